@@ -1,0 +1,203 @@
+"""Payload models of the wire contract (v1).
+
+Every model is strict about what it accepts (unknown fields are refused, times must carry a zone and are
+normalised to UTC, floats must be finite) because a payload is a trust boundary. A new field is
+optional; a breaking change gets a new schema name (``sc.reads/2``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from contract.errors import ContractError
+from contract.topics import NAME_PATTERN
+
+READS_SCHEMA: Final = "sc.reads/1"
+SENSORS_SCHEMA: Final = "sc.sensors/1"
+STATUS_SCHEMA: Final = "sc.status/1"
+CMD_SCHEMA: Final = "sc.cmd/1"
+ACK_SCHEMA: Final = "sc.ack/1"
+EVENT_SCHEMA: Final = "sc.event/1"
+
+MAX_READS_PER_BATCH: Final = 5000
+MAX_SAMPLES_PER_BATCH: Final = 5000
+MAX_PAYLOAD_BYTES: Final = 1_048_576
+
+Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
+Epc = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4,124}$", to_upper=True)]
+Uid = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4,32}$", to_upper=True)]
+Seq = Annotated[int, Field(ge=1, le=2**53)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _times_in_utc(cls, value: Any) -> Any:
+        return _utc(value) if isinstance(value, datetime) else value
+
+
+class TagRead(_Model):
+    """One smoothed read: a tag seen (or gone) at one reader antenna."""
+
+    reader: Name
+    antenna: int = Field(ge=0, le=64)
+    epc: Epc | None = None
+    uid: Uid | None = None
+    rssi: float | None = Field(default=None, ge=-150, le=30)
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    count: int = Field(ge=1, le=1_000_000)
+    event: Literal["seen", "left"]
+    zone: Name | None = Field(default=None, description="The zone the gateway's wiring maps this antenna to.")
+
+    @model_validator(mode="after")
+    def _one_identity_and_ordered_times(self) -> TagRead:
+        if (self.epc is None) == (self.uid is None):
+            raise ValueError("a read carries exactly one of 'epc' (UHF) or 'uid' (125 kHz card)")
+        if self.last_seen < self.first_seen:
+            raise ValueError("'last_seen' is earlier than 'first_seen'")
+        return self
+
+    @property
+    def tag(self) -> str:
+        """The tag's identity as ingest keys it: ``EPC:…`` or ``UID:…``."""
+        return f"EPC:{self.epc}" if self.epc is not None else f"UID:{self.uid}"
+
+
+class ReadsBatch(_Model):
+    schema_: Literal["sc.reads/1"] = Field(default=READS_SCHEMA, alias="schema")
+    store: Name
+    gateway: Name
+    seq: Seq
+    sent_at: AwareDatetime
+    historical: bool = Field(
+        default=False, description="Set on reads delivered late from the outbox; they raise no live alarms."
+    )
+    reads: list[TagRead] = Field(max_length=MAX_READS_PER_BATCH)
+
+
+class SensorSample(_Model):
+    sensor: Name
+    kind: Literal["temperature", "humidity", "door", "power"]
+    value: float = Field(ge=-1e9, le=1e9)
+    unit: Annotated[str, StringConstraints(max_length=16)] = ""
+    zone: Name | None = None
+    at: AwareDatetime
+
+
+class SensorsBatch(_Model):
+    schema_: Literal["sc.sensors/1"] = Field(default=SENSORS_SCHEMA, alias="schema")
+    store: Name
+    gateway: Name
+    seq: Seq
+    sent_at: AwareDatetime
+    samples: list[SensorSample] = Field(max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class DeviceSummary(_Model):
+    name: Name
+    protocol: Annotated[str, StringConstraints(max_length=32)]
+    zones: list[Name] = Field(default_factory=list, max_length=64)
+
+
+class Status(_Model):
+    """Retained on ``status``: ``online`` at birth, ``offline`` as the Last Will or at a clean stop."""
+
+    schema_: Literal["sc.status/1"] = Field(default=STATUS_SCHEMA, alias="schema")
+    store: Name
+    gateway: Name
+    state: Literal["online", "offline"]
+    at: AwareDatetime
+    version: Annotated[str, StringConstraints(max_length=32)] = ""
+    devices: list[DeviceSummary] = Field(default_factory=list, max_length=256)
+
+
+CommandAction = Literal["alarm", "lock", "unlock", "display", "clear_display"]
+
+
+class Command(_Model):
+    schema_: Literal["sc.cmd/1"] = Field(default=CMD_SCHEMA, alias="schema")
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    store: Name
+    gateway: Name
+    action: CommandAction
+    target: Name
+    text: list[ShortText] = Field(default_factory=list, max_length=4)
+    duration_s: float | None = Field(default=None, gt=0, le=3600)
+    reason: ShortText = ""
+    issued_at: AwareDatetime
+
+
+class Ack(_Model):
+    schema_: Literal["sc.ack/1"] = Field(default=ACK_SCHEMA, alias="schema")
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    store: Name
+    gateway: Name
+    ok: bool
+    error: ShortText = ""
+    at: AwareDatetime
+
+
+class BusinessEvent(_Model):
+    """What ingest publishes on ``sc/v1/{store}/events/{type}``; ``data`` is the decision's record."""
+
+    schema_: Literal["sc.event/1"] = Field(default=EVENT_SCHEMA, alias="schema")
+    store: Name
+    type: Literal["transaction", "alert", "inventory", "visit", "basket"]
+    at: AwareDatetime
+    data: dict[str, Any]
+
+
+M = TypeVar("M", bound=_Model)
+
+
+def decode(model: type[M], payload: bytes | str) -> M:
+    """Validate one JSON payload; any fault raises :class:`ContractError` with a readable reason."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise ContractError(_summarise(exc)) from None
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic wraps nearly everything
+        raise ContractError(f"invalid JSON: {exc}") from None
+
+
+def encode(message: _Model) -> bytes:
+    """Serialise a model to the JSON that goes on the wire (aliases, RFC 3339 UTC times)."""
+    return message.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def _summarise(exc: ValidationError, limit: int = 3) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = []
+    for err in errors[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def utc_rfc3339(moment: datetime) -> str:
+    """Format a time the way the contract writes it: RFC 3339 in UTC with a ``Z``."""
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
