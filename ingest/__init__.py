@@ -1,0 +1,1 @@
+"""Ingest: validates gateway traffic, runs the silent-commerce rules, keeps state, writes time series."""

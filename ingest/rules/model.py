@@ -1,0 +1,211 @@
+"""Value objects of the silent-commerce rules engine: what goes in, and the decisions that come out.
+
+The engine sees only these types. The ingest service builds :class:`Sighting` objects from validated
+reads (resolving each tag to an item, member or staff binding) and turns each :class:`Decision` into
+database rows, business events and gateway commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+ZoneType = Literal["entrance", "shelf", "lane", "exit", "backroom", "cooler"]
+ZONE_TYPES: tuple[ZoneType, ...] = ("entrance", "shelf", "lane", "exit", "backroom", "cooler")
+TagKind = Literal["item", "member", "staff", "unknown"]
+ReadEvent = Literal["seen", "left"]
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    name: str
+    type: ZoneType
+    display: str | None = None
+    """Name of the pole display (an actuator on some gateway) that shows this zone's messages."""
+    alarm: str | None = None
+    """Name of the alarm relay that sounds for this zone (exits)."""
+    gateway: str | None = None
+    """The gateway that owns this zone's actuators; None: the gateway that reported the read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    sku: str
+    name: str
+    price: Decimal
+    gtin: str | None = None
+    category: str = ""
+    reorder_below: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSettings:
+    settle_time_s: float = 4.0
+    """A lane's basket commits this long after its member's card left the lane."""
+    min_rssi: float = -75.0
+    """Item reads in a lane weaker than this (dBm) are stray reads and never join a basket."""
+    min_reads: int = 2
+    """An item must be read at least this many times in a lane before it joins a basket."""
+    visit_timeout_s: float = 3600.0
+    alarm_repeat_s: float = 30.0
+    """The same tag does not raise a second theft alarm within this time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One read that a decision rests on."""
+
+    tag: str
+    zone: str
+    gateway: str
+    reader: str
+    antenna: int
+    rssi: float | None
+    count: int
+    event: ReadEvent
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One smoothed read, resolved: which tag, what it is bound to, where and when."""
+
+    tag: str
+    """``EPC:<hex>`` or ``UID:<hex>``."""
+    kind: TagKind
+    ref: str | None
+    """Item: the product SKU (None if the EPC is not in the catalog); member: member id; staff: staff id."""
+    zone: Zone
+    gateway: str
+    reader: str
+    antenna: int
+    rssi: float | None
+    count: int
+    event: ReadEvent
+    first_seen: datetime
+    at: datetime
+    """The read's ``last_seen``: when the tag was last read (``seen``) or went silent (``left``)."""
+    historical: bool = False
+    """Delivered late from a gateway's outbox: updates state but raises no live alarm."""
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            self.tag, self.zone.name, self.gateway, self.reader, self.antenna, self.rssi, self.count,
+            self.event, self.at,
+        )
+
+
+# -- decisions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VisitOpened:
+    member: str
+    zone: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VisitClosed:
+    member: str
+    at: datetime
+    reason: Literal["exit", "timeout", "transaction"]
+
+
+@dataclass(frozen=True, slots=True)
+class BasketChanged:
+    """An item joined (``added``) or was put back from (``removed``) a member's basket in a lane."""
+
+    basket_id: str
+    member: str
+    lane: str
+    tag: str
+    sku: str
+    change: Literal["added", "removed"]
+    at: datetime
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BasketHeld:
+    """No guess: more than one member in the lane, so nothing there is charged until it clears."""
+
+    lane: str
+    members: tuple[str, ...]
+    at: datetime
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionLine:
+    tag: str
+    sku: str
+    name: str
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionCommitted:
+    """A basket became a sale. ``transaction_id`` equals the basket id: a basket commits once."""
+
+    transaction_id: str
+    member: str
+    lane: str
+    lines: tuple[TransactionLine, ...]
+    total: Decimal
+    points: int
+    at: datetime
+    trigger: Literal["settle", "exit"]
+    display: str | None
+    gateway: str | None
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TheftAlarm:
+    """An unsold item passed the exit: sound ``alarm`` on ``gateway``."""
+
+    tag: str
+    sku: str | None
+    zone: str
+    gateway: str
+    alarm: str | None
+    at: datetime
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemMoved:
+    """An item's last known location changed (shelf, backroom, cooler, lane)."""
+
+    tag: str
+    sku: str | None
+    zone: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    severity: Literal["info", "warning", "critical"]
+    message: str
+    at: datetime
+    zone: str | None = None
+    tag: str | None = None
+    member: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+
+
+Decision = (
+    VisitOpened
+    | VisitClosed
+    | BasketChanged
+    | BasketHeld
+    | TransactionCommitted
+    | TheftAlarm
+    | ItemMoved
+    | Alert
+)

@@ -1,0 +1,131 @@
+"""The broker started from the repository's mosquitto.conf refuses strangers and keeps gateways in their lane."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from contract.topics import gateway_topic
+from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings, PublishRefused
+from tests.fixtures.broker import STORE, RunningBroker
+
+pytestmark = pytest.mark.integration
+
+
+def connect(settings: MqttSettings, **kwargs: object) -> MqttLink:
+    link = MqttLink(settings, **kwargs)  # type: ignore[arg-type]
+    link.start()
+    return link
+
+
+def test_anonymous_and_wrong_password_are_refused(broker: RunningBroker) -> None:
+    for settings in (
+        MqttSettings(port=broker.port, client_id="anon"),
+        MqttSettings(port=broker.port, username="ingest", password="wrong", client_id="intruder"),
+        MqttSettings(port=broker.port, username="nobody", password="x", client_id="nobody"),
+    ):
+        link = connect(settings)
+        try:
+            assert not link.wait_connected(1.5), f"{settings.username!r} should have been refused"
+        finally:
+            link.stop()
+
+
+def test_gateway_publishes_only_under_its_own_topics(broker: RunningBroker) -> None:
+    received: list[InboundMessage] = []
+    arrived = threading.Event()
+
+    def collect(message: InboundMessage) -> None:
+        received.append(message)
+        arrived.set()
+
+    ingest = connect(broker.settings("ingest", "ingest-test"), subscriptions=[("sc/v1/+/+/reads", 1)],
+                     on_message=collect)
+    gw1 = connect(broker.gateway_settings("gw1"))
+    try:
+        assert ingest.wait_connected(5) and gw1.wait_connected(5)
+        time.sleep(0.2)  # let the subscription settle
+        gw1.publish(gateway_topic(STORE, "gw1", "reads"), b"own").wait(5)
+        with pytest.raises(PublishRefused) as refused:
+            gw1.publish(gateway_topic(STORE, "gw2", "reads"), b"spoofed").wait(5)
+        assert refused.value.code == 0x87
+        assert arrived.wait(5)
+        time.sleep(0.3)
+        assert [m.payload for m in received] == [b"own"]
+    finally:
+        gw1.stop()
+        ingest.stop()
+
+
+def test_gateway_reads_only_its_own_commands(broker: RunningBroker) -> None:
+    got: list[str] = []
+    gw1 = connect(broker.gateway_settings("gw1"), subscriptions=[("sc/v1/+/+/cmd", 1)],
+                  on_message=lambda m: got.append(m.topic))
+    ingest = connect(broker.settings("ingest", "ingest-cmd"))
+    try:
+        assert gw1.wait_connected(5) and ingest.wait_connected(5)
+        time.sleep(0.2)
+        ingest.publish(gateway_topic(STORE, "gw2", "cmd"), b"{}").wait(5)
+        ingest.publish(gateway_topic(STORE, "gw1", "cmd"), b"{}").wait(5)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert got == [gateway_topic(STORE, "gw1", "cmd")]
+    finally:
+        gw1.stop()
+        ingest.stop()
+
+
+def test_persistent_session_keeps_messages_while_consumer_is_away(broker: RunningBroker) -> None:
+    """A consumer with a session expiry gets, on return, what was published while it was gone."""
+    got: list[bytes] = []
+    settings = broker.settings("ingest", "ingest-persistent", session_expiry_s=600)
+    consumer = connect(settings, subscriptions=[("sc/v1/+/+/reads", 1)], on_message=lambda m: got.append(m.payload))
+    assert consumer.wait_connected(5)
+    time.sleep(0.2)
+    consumer.stop()
+    gw1 = connect(broker.gateway_settings("gw1"))
+    try:
+        assert gw1.wait_connected(5)
+        for i in range(50):
+            gw1.publish(gateway_topic(STORE, "gw1", "reads"), str(i).encode()).wait(5)
+    finally:
+        gw1.stop()
+    consumer = connect(settings, subscriptions=[("sc/v1/+/+/reads", 1)], on_message=lambda m: got.append(m.payload))
+    try:
+        deadline = time.monotonic() + 5
+        while len(got) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got == [str(i).encode() for i in range(50)]
+    finally:
+        consumer.stop()
+
+
+def test_manual_ack_holds_back_redelivery_until_acknowledged(broker: RunningBroker) -> None:
+    """A message received but not acknowledged comes again after a reconnect: nothing is lost in a crash."""
+    got: list[InboundMessage] = []
+    settings = broker.settings("ingest", "ingest-manual", session_expiry_s=600)
+    consumer = connect(settings, subscriptions=[("sc/v1/+/+/reads", 1)], on_message=got.append, manual_ack=True)
+    gw1 = connect(broker.gateway_settings("gw1"))
+    try:
+        assert consumer.wait_connected(5) and gw1.wait_connected(5)
+        time.sleep(0.2)
+        gw1.publish(gateway_topic(STORE, "gw1", "reads"), b"batch-1").wait(5)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.payload for m in got] == [b"batch-1"]
+        consumer.stop()  # "crash" before acknowledging
+        got.clear()
+        consumer = connect(settings, subscriptions=[("sc/v1/+/+/reads", 1)], on_message=got.append, manual_ack=True)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.payload for m in got] == [b"batch-1"]
+        consumer.ack(got[0])
+    finally:
+        gw1.stop()
+        consumer.stop()
