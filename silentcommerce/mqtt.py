@@ -12,6 +12,7 @@ What this module takes care of, so callers need not:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -168,7 +169,7 @@ class MqttLink:
 
     def start(self) -> None:
         """Connect in the background; reconnects by itself with back-off until :meth:`stop`."""
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if self.settings.session_expiry_s > 0:
             props.SessionExpiryInterval = self.settings.session_expiry_s
         self._client.connect_async(
@@ -232,10 +233,8 @@ class MqttLink:
     # -- paho callbacks (network thread) ----------------------------------------------------------
 
     def _handle_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not a TCP socket (unix, websockets)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError):  # not a TCP socket (unix, websockets)
-            pass
 
     def _handle_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
