@@ -1,0 +1,191 @@
+"""Serial customer (pole) display, Epson DM-D compatible 2 × 20, sans-I/O.
+
+Commands: ``ESC @`` initialise, ``FF`` (0C) clear, ``ESC Q A <text> CR`` write the upper line,
+``ESC Q B <text> CR`` write the lower line. Lines are numbered 1 (upper) and 2 (lower). The encoders are
+what the gateway sends; ``DisplayDecoder`` and ``DisplayScreen`` are what a simulated display shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from readers.errors import FrameError, ReaderError
+
+ESC: Final = 0x1B
+CLEAR: Final = 0x0C
+CR: Final = 0x0D
+
+INITIALISE_COMMAND: Final = b"\x1b@"
+CLEAR_COMMAND: Final = b"\x0c"
+WRITE_PREFIX: Final = b"\x1bQ"
+
+LINE_UPPER: Final = 1
+LINE_LOWER: Final = 2
+LINE_SELECTORS: Final[dict[int, int]] = {LINE_UPPER: ord("A"), LINE_LOWER: ord("B")}
+SELECTOR_LINES: Final[dict[int, int]] = {selector: line for line, selector in LINE_SELECTORS.items()}
+
+DEFAULT_WIDTH: Final = 20
+MAX_TEXT: Final = 80
+"""Longest line text the decoder waits for before it gives up on a missing CR."""
+
+_PRINTABLE: Final = range(0x20, 0x7F)
+
+
+@dataclass(frozen=True, slots=True)
+class Initialise:
+    """ESC @: reset the display (it comes up blank)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearScreen:
+    """FF: blank both lines."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLine:
+    """ESC Q A|B text CR: replace line 1 (upper) or 2 (lower) with ``text``."""
+
+    line: int
+    text: str
+
+
+DisplayOp = Initialise | ClearScreen | WriteLine
+
+
+# --- encoding ---------------------------------------------------------------------------------------------
+
+
+def printable(text: str, width: int = DEFAULT_WIDTH) -> str:
+    """``text`` as the display can show it: ASCII, '?' for anything else, padded or cut to ``width``."""
+    if width < 1:
+        raise ReaderError(f"display width {width!r} must be at least 1")
+    shown = "".join(char if ord(char) in _PRINTABLE else "?" for char in text)
+    return shown[:width].ljust(width)
+
+
+def initialise() -> bytes:
+    """ESC @."""
+    return INITIALISE_COMMAND
+
+
+def clear() -> bytes:
+    """Clear the screen."""
+    return CLEAR_COMMAND
+
+
+def write_line(line: int, text: str, width: int = DEFAULT_WIDTH) -> bytes:
+    """Write ``text`` to line 1 (upper) or 2 (lower), padded or truncated to ``width``."""
+    selector = LINE_SELECTORS.get(line)
+    if selector is None:
+        raise ReaderError(f"display line {line!r} is not 1 (upper) or 2 (lower)")
+    if width > MAX_TEXT:
+        raise ReaderError(f"display width {width!r} exceeds {MAX_TEXT}")
+    return WRITE_PREFIX + bytes([selector]) + printable(text, width).encode("ascii") + bytes([CR])
+
+
+def show(lines: Sequence[str], width: int = DEFAULT_WIDTH) -> bytes:
+    """Clear the screen, then write up to two lines from the top."""
+    if len(lines) > len(LINE_SELECTORS):
+        raise ReaderError(f"a 2-line display cannot show {len(lines)} lines: {list(lines)!r}")
+    return clear() + b"".join(write_line(number, text, width) for number, text in enumerate(lines, 1))
+
+
+# --- decoding ---------------------------------------------------------------------------------------------
+
+
+def _write_op(buffer: bytes | bytearray, start: int) -> tuple[DisplayOp, int] | None:
+    """The write command at ``start`` and its length, or None while its CR has not arrived."""
+    if len(buffer) - start < len(WRITE_PREFIX) + 1:
+        return None
+    line = SELECTOR_LINES.get(buffer[start + 2])
+    if line is None:
+        raise FrameError(f"ESC Q selects line {buffer[start + 2]:02X}, expected 'A' or 'B'")
+    text_start = start + 3
+    end = min(len(buffer), text_start + MAX_TEXT + 1)
+    for index in range(text_start, end):
+        byte = buffer[index]
+        if byte == CR:
+            return WriteLine(line=line, text=buffer[text_start:index].decode("ascii")), index + 1 - start
+        if byte not in _PRINTABLE:
+            raise FrameError(f"line {line} text holds the control byte {byte:02X} before its CR")
+    if end - text_start > MAX_TEXT:
+        raise FrameError(f"line {line} text runs past {MAX_TEXT} characters without a CR")
+    return None
+
+
+def _escape_op(buffer: bytes | bytearray, start: int) -> tuple[DisplayOp, int] | None:
+    if len(buffer) - start < 2:
+        return None
+    second = buffer[start + 1]
+    if second == INITIALISE_COMMAND[1]:
+        return Initialise(), 2
+    if second == WRITE_PREFIX[1]:
+        return _write_op(buffer, start)
+    raise FrameError(f"unsupported escape sequence ESC {second:02X}")
+
+
+class DisplayDecoder:
+    """Bytes the display receives in, operations out, for any chunking.
+
+    An unknown or broken command counts one ``bad_frames``; its first byte is dropped and the scan resumes
+    after it. Bytes outside any command (stray text) count in ``discarded_bytes``.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.bad_frames = 0
+        self.discarded_bytes = 0
+        self.last_error: str | None = None
+
+    def feed(self, data: bytes) -> list[DisplayOp]:
+        """Add received bytes; return the operations completed by them (never raises)."""
+        buffer = self._buffer
+        buffer += data
+        ops: list[DisplayOp] = []
+        position = 0
+        while position < len(buffer):
+            byte = buffer[position]
+            if byte == CLEAR:
+                ops.append(ClearScreen())
+                position += 1
+                continue
+            if byte != ESC:
+                self.discarded_bytes += 1
+                position += 1
+                continue
+            try:
+                found = _escape_op(buffer, position)
+            except FrameError as error:
+                self.bad_frames += 1
+                self.discarded_bytes += 1
+                self.last_error = str(error)
+                position += 1
+                continue
+            if found is None:
+                break
+            op, length = found
+            ops.append(op)
+            position += length
+        del buffer[:position]
+        return ops
+
+
+class DisplayScreen:
+    """What a two-line display shows after a sequence of operations (pure state).
+
+    ``lines`` holds the text of the upper and lower line without the trailing padding.
+    """
+
+    def __init__(self) -> None:
+        self.lines: tuple[str, str] = ("", "")
+
+    def apply(self, ops: Iterable[DisplayOp]) -> None:
+        """Apply operations in order."""
+        for op in ops:
+            if isinstance(op, WriteLine):
+                text = op.text.rstrip(" ")
+                self.lines = (text, self.lines[1]) if op.line == LINE_UPPER else (self.lines[0], text)
+            else:
+                self.lines = ("", "")
