@@ -1,0 +1,237 @@
+"""Admin writes: store layout, catalog, members and tag bindings. Each bumps ``config_version``.
+
+Call inside a transaction (``with engine.begin() as conn``). Ingest reloads its catalog when the
+version moves, so a product added in the dashboard is sold at the next visit without a restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from ingest.db import schema as t
+from ingest.db.errors import DatabaseError, NotFound
+from ingest.rules.model import ZONE_TYPES, Product, Zone
+
+BindingKind = Literal["member", "staff", "item"]
+_TAG_RE = re.compile(r"^(EPC:[0-9A-F]{4,124}|UID:[0-9A-F]{4,32})$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A member or a staff member as the store file lists them."""
+
+    id: str
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StockItem:
+    """A tagged item in stock when the store file was written."""
+
+    tag: str
+    sku: str
+    zone: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def config_version(conn: Connection) -> int:
+    """The catalog/layout version (0 before the first admin write)."""
+    found = conn.execute(select(t.config_version.c.version).where(t.config_version.c.id == 1)).scalar()
+    return int(found or 0)
+
+
+def _bump(conn: Connection) -> int:
+    now = _now()
+    done = conn.execute(
+        update(t.config_version)
+        .where(t.config_version.c.id == 1)
+        .values(version=t.config_version.c.version + 1, updated_at=now)
+    )
+    if done.rowcount == 0:
+        conn.execute(insert(t.config_version).values(id=1, version=1, updated_at=now))
+    return config_version(conn)
+
+
+def _upsert(conn: Connection, table: Any, key: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Insert or update one row by its key (portable: no dialect-specific ON CONFLICT); True if changed."""
+    where = [table.c[k] == v for k, v in key.items()]
+    current = conn.execute(select(*(table.c[c] for c in values)).where(*where)).first()
+    if current is None:
+        conn.execute(insert(table).values(**key, **values))
+        return True
+    if dict(current._mapping) == values:
+        return False
+    conn.execute(update(table).where(*where).values(**values))
+    return True
+
+
+def normalise_tag(tag: str) -> str:
+    """``epc:3074…`` → ``EPC:3074…``; raises :class:`DatabaseError` for anything that is no tag."""
+    text = tag.strip()
+    prefix, _, number = text.partition(":")
+    canonical = f"{prefix.upper()}:{number.upper()}"
+    if not _TAG_RE.match(canonical):
+        raise DatabaseError(f"tag {tag!r} is not 'EPC:<hex>' or 'UID:<hex>'")
+    return canonical
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME_RE.match(value):
+        raise DatabaseError(f"{what} {value!r} is not valid: 1-64 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _price(value: Decimal | str) -> str:
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise DatabaseError(f"price {value!r} is not a decimal number") from None
+    if not price.is_finite() or price < 0:
+        raise DatabaseError(f"price {value!r} must be a finite amount of at least 0")
+    return str(price)
+
+
+def upsert_store(conn: Connection, store: str, name: str = "", currency: str = "EUR") -> None:
+    if _upsert(conn, t.stores, {"id": _check_name(store, "store")}, {"name": name, "currency": currency}):
+        _bump(conn)
+
+
+def _ensure_store(conn: Connection, store: str) -> None:
+    if conn.execute(select(t.stores.c.id).where(t.stores.c.id == store)).first() is None:
+        upsert_store(conn, store)
+
+
+def upsert_zone(conn: Connection, zone: Zone, store: str) -> None:
+    if zone.type not in ZONE_TYPES:
+        raise DatabaseError(f"zone {zone.name!r}: type {zone.type!r} is not one of {', '.join(ZONE_TYPES)}")
+    _ensure_store(conn, store)
+    values = {"store": store, "type": zone.type, "display": zone.display, "alarm": zone.alarm,
+              "gateway": zone.gateway}
+    if _upsert(conn, t.zones, {"name": _check_name(zone.name, "zone")}, values):
+        _bump(conn)
+
+
+def upsert_product(conn: Connection, product: Product, store: str) -> None:
+    if product.gtin is not None and not re.fullmatch(r"\d{14}", product.gtin):
+        raise DatabaseError(f"product {product.sku!r}: GTIN {product.gtin!r} is not 14 digits")
+    if product.reorder_below < 0:
+        raise DatabaseError(f"product {product.sku!r}: reorder_below must be at least 0")
+    _ensure_store(conn, store)
+    values = {"store": store, "name": product.name, "price": _price(product.price), "gtin": product.gtin,
+              "category": product.category, "reorder_below": product.reorder_below}
+    if _upsert(conn, t.products, {"sku": _check_name(product.sku, "SKU")}, values):
+        _bump(conn)
+
+
+def upsert_member(conn: Connection, member_id: str, name: str, store: str, *, is_staff: bool = False) -> None:
+    _ensure_store(conn, store)
+    values = {"store": store, "name": name, "is_staff": is_staff}
+    if _upsert(conn, t.members, {"id": _check_name(member_id, "member id")}, values):
+        _bump(conn)
+
+
+def bind_tag(
+    conn: Connection,
+    tag: str,
+    kind: BindingKind,
+    ref: str,
+    *,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> str:
+    """Bind ``tag`` to a member, staff member or product SKU (an item); returns the normalised tag.
+
+    A tag has one binding at a time: binding it again replaces the earlier one. An item binding also
+    puts the item in stock (status ``in_store``) unless it is already known.
+    """
+    canonical = normalise_tag(tag)
+    if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+        raise DatabaseError(f"tag {canonical}: valid_to {valid_to} is not after valid_from {valid_from}")
+    if kind in ("member", "staff"):
+        if conn.execute(select(t.members.c.id).where(t.members.c.id == ref)).first() is None:
+            raise NotFound(f"tag {canonical}: no member or staff member {ref!r}")
+    elif kind == "item":
+        if conn.execute(select(t.products.c.sku).where(t.products.c.sku == ref)).first() is None:
+            raise NotFound(f"tag {canonical}: no product with SKU {ref!r}")
+    else:
+        raise DatabaseError(f"tag {canonical}: binding kind {kind!r} is not member, staff or item")
+    wanted = {"kind": kind, "ref": ref, "valid_from": valid_from, "valid_to": valid_to}
+    existing = conn.execute(
+        select(t.tag_bindings.c.kind, t.tag_bindings.c.ref, t.tag_bindings.c.valid_from,
+               t.tag_bindings.c.valid_to).where(t.tag_bindings.c.tag == canonical)
+    ).all()
+    if [dict(r._mapping) for r in existing] == [wanted]:
+        return canonical
+    conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.tag == canonical))
+    conn.execute(insert(t.tag_bindings).values(tag=canonical, **wanted))
+    if kind == "item":
+        current = conn.execute(select(t.items.c.sku).where(t.items.c.tag == canonical)).first()
+        if current is None:
+            conn.execute(insert(t.items).values(tag=canonical, sku=ref, status="in_store"))
+        elif current.sku != ref:
+            conn.execute(update(t.items).where(t.items.c.tag == canonical).values(sku=ref))
+    _bump(conn)
+    return canonical
+
+
+def unbind_tag(conn: Connection, tag: str) -> bool:
+    """Remove a tag's binding; True if there was one."""
+    done = conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.tag == normalise_tag(tag)))
+    if done.rowcount:
+        _bump(conn)
+    return bool(done.rowcount)
+
+
+def seed(
+    conn: Connection,
+    *,
+    store: str,
+    name: str = "",
+    currency: str = "EUR",
+    zones: Iterable[Zone] = (),
+    products: Iterable[Product] = (),
+    members: Iterable[Person] = (),
+    staff: Iterable[Person] = (),
+    items: Iterable[StockItem] = (),
+) -> int:
+    """Make the database hold at least this layout, catalog, people and stock; idempotent.
+
+    Existing rows are updated to match; items already known keep their status and location (a sold
+    item is not put back on the shelf by a restart). Returns the config version afterwards.
+    """
+    upsert_store(conn, store, name, currency)
+    for zone in zones:
+        upsert_zone(conn, zone, store)
+    for product in products:
+        upsert_product(conn, product, store)
+    for kind, people in (("member", members), ("staff", staff)):
+        for person in people:
+            upsert_member(conn, person.id, person.name, store, is_staff=kind == "staff")
+            for tag in person.tags:
+                bind_tag(conn, tag, "staff" if kind == "staff" else "member", person.id)
+    for item in items:
+        canonical = normalise_tag(item.tag)
+        if conn.execute(select(t.items.c.tag).where(t.items.c.tag == canonical)).first() is None:
+            bind_tag(conn, canonical, "item", item.sku)
+            if item.zone is not None:
+                conn.execute(update(t.items).where(t.items.c.tag == canonical).values(last_zone=item.zone))
+    return config_version(conn)
+
+
+def seed_from_store_file(conn: Connection, store_file: Any) -> int:
+    """Seed from a loaded store file (:func:`ingest.storefile.load_store_file`); idempotent."""
+    from ingest.db.storefile_adapter import seed_arguments
+
+    return seed(conn, **seed_arguments(store_file))

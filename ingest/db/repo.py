@@ -1,0 +1,349 @@
+"""The repository: what the dashboard (and the CLI) read from and write to ingest's database.
+
+Every function takes a SQLAlchemy ``Connection`` (``with engine.connect() as conn`` to read,
+``with engine.begin() as conn`` to write) and returns frozen dataclasses, never ORM rows. The admin
+writes live in :mod:`ingest.db.admin` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from ingest.db import schema as t
+from ingest.db.admin import (
+    bind_tag,
+    config_version,
+    seed_from_store_file,
+    unbind_tag,
+    upsert_member,
+    upsert_product,
+    upsert_store,
+    upsert_zone,
+)
+
+__all__ = [
+    "AlertRow",
+    "GatewayHealth",
+    "Health",
+    "MemberProfile",
+    "ProductRow",
+    "ProductStock",
+    "TagBindingRow",
+    "TransactionDetail",
+    "TransactionLineRow",
+    "TransactionSummary",
+    "ZoneRow",
+    "bind_tag",
+    "config_version",
+    "get_member",
+    "get_transaction",
+    "health",
+    "inventory",
+    "list_alerts",
+    "list_products",
+    "list_transactions",
+    "list_zones",
+    "seed_from_store_file",
+    "unbind_tag",
+    "upsert_member",
+    "upsert_product",
+    "upsert_store",
+    "upsert_zone",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionLineRow:
+    tag: str
+    sku: str
+    name: str
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionSummary:
+    id: str
+    store: str
+    member: str
+    member_name: str | None
+    lane: str
+    total: Decimal
+    points: int
+    trigger: str
+    at: datetime
+    line_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDetail:
+    summary: TransactionSummary
+    lines: tuple[TransactionLineRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    store: str
+    kind: str
+    severity: str
+    message: str
+    zone: str | None
+    tag: str | None
+    member: str | None
+    evidence: list[dict[str, Any]]
+    at: datetime
+    cleared_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductStock:
+    sku: str
+    name: str
+    price: Decimal
+    reorder_below: int
+    on_shelf: dict[str, int]
+    """Items in store per zone they were last seen in (``"?"`` for items never seen yet)."""
+    in_store: int
+    sold: int
+    missing: int
+    reorder: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagBindingRow:
+    tag: str
+    kind: str
+    ref: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProfile:
+    id: str
+    store: str
+    name: str
+    is_staff: bool
+    tags: tuple[TagBindingRow, ...]
+    transactions: tuple[TransactionSummary, ...]
+    transaction_count: int
+    total_spent: Decimal
+    points: int
+    visits: int
+    last_purchase: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRow:
+    name: str
+    store: str
+    type: str
+    display: str | None
+    alarm: str | None
+    gateway: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    sku: str
+    store: str
+    name: str
+    price: Decimal
+    gtin: str | None
+    category: str
+    reorder_below: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayHealth:
+    store: str
+    gateway: str
+    state: str
+    last_seen: datetime | None
+    last_seq: int | None
+    last_batch_at: datetime | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    gateways: tuple[GatewayHealth, ...]
+    dead_letters: int
+    last_batch_at: datetime | None
+    open_alerts: int
+    config_version: int
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+def _summaries(conn: Connection, where: Any, limit: int) -> list[TransactionSummary]:
+    line_count = (
+        select(func.count())
+        .where(t.transaction_lines.c.transaction_id == t.transactions.c.id)
+        .scalar_subquery()
+    )
+    query = (
+        select(t.transactions, t.members.c.name.label("member_name"), line_count.label("line_count"))
+        .select_from(t.transactions.outerjoin(t.members, t.members.c.id == t.transactions.c.member))
+        .order_by(t.transactions.c.at.desc(), t.transactions.c.id.desc())
+        .limit(limit)
+    )
+    if where is not None:
+        query = query.where(where)
+    return [
+        TransactionSummary(
+            id=row.id, store=row.store, member=row.member, member_name=row.member_name, lane=row.lane,
+            total=Decimal(row.total), points=row.points, trigger=row.trigger, at=row.at,
+            line_count=row.line_count,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def list_transactions(conn: Connection, limit: int = 50, store: str | None = None) -> list[TransactionSummary]:
+    """The latest transactions, newest first."""
+    return _summaries(conn, None if store is None else t.transactions.c.store == store, limit)
+
+
+def get_transaction(conn: Connection, transaction_id: str) -> TransactionDetail | None:
+    """One transaction with its lines, or None."""
+    found = _summaries(conn, t.transactions.c.id == transaction_id, 1)
+    if not found:
+        return None
+    lines = conn.execute(
+        select(t.transaction_lines)
+        .where(t.transaction_lines.c.transaction_id == transaction_id)
+        .order_by(t.transaction_lines.c.id)
+    )
+    return TransactionDetail(
+        found[0],
+        tuple(TransactionLineRow(r.tag, r.sku, r.name, Decimal(r.unit_price)) for r in lines),
+    )
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+
+
+def list_alerts(
+    conn: Connection, limit: int = 50, *, store: str | None = None, open_only: bool = False
+) -> list[AlertRow]:
+    """The latest alerts, newest first (``open_only``: those not cleared)."""
+    query = select(t.alerts).order_by(t.alerts.c.at.desc(), t.alerts.c.id.desc()).limit(limit)
+    if store is not None:
+        query = query.where(t.alerts.c.store == store)
+    if open_only:
+        query = query.where(t.alerts.c.cleared_at.is_(None))
+    return [
+        AlertRow(
+            id=r.id, store=r.store, kind=r.kind, severity=r.severity, message=r.message, zone=r.zone,
+            tag=r.tag, member=r.member, evidence=list(r.evidence or []), at=r.at, cleared_at=r.cleared_at,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+# -- inventory ------------------------------------------------------------------------------------
+
+
+def inventory(conn: Connection, store: str | None = None) -> list[ProductStock]:
+    """Per product: items in store per zone, in store in total, sold, missing, and whether to reorder."""
+    counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    grouped = select(t.items.c.sku, t.items.c.status, t.items.c.last_zone, func.count().label("n")).group_by(
+        t.items.c.sku, t.items.c.status, t.items.c.last_zone
+    )
+    for row in conn.execute(grouped):
+        counts[row.sku][row.status][row.last_zone or "?"] = row.n
+    query = select(t.products).order_by(t.products.c.sku)
+    if store is not None:
+        query = query.where(t.products.c.store == store)
+    result = []
+    for p in conn.execute(query):
+        by_status = counts.get(p.sku, {})
+        on_shelf = dict(sorted(by_status.get("in_store", {}).items()))
+        in_store = sum(on_shelf.values())
+        result.append(
+            ProductStock(
+                sku=p.sku, name=p.name, price=Decimal(p.price), reorder_below=p.reorder_below,
+                on_shelf=on_shelf, in_store=in_store, sold=sum(by_status.get("sold", {}).values()),
+                missing=sum(by_status.get("missing", {}).values()), reorder=in_store < p.reorder_below,
+            )
+        )
+    return result
+
+
+# -- members --------------------------------------------------------------------------------------
+
+
+def get_member(conn: Connection, member_id: str, *, recent: int = 20) -> MemberProfile | None:
+    """A member's profile: tags, latest transactions and totals over all of them; None if unknown."""
+    row = conn.execute(select(t.members).where(t.members.c.id == member_id)).first()
+    if row is None:
+        return None
+    tags = conn.execute(
+        select(t.tag_bindings)
+        .where(t.tag_bindings.c.ref == member_id, t.tag_bindings.c.kind.in_(("member", "staff")))
+        .order_by(t.tag_bindings.c.id)
+    )
+    totals = conn.execute(
+        select(t.transactions.c.total, t.transactions.c.points, t.transactions.c.at).where(
+            t.transactions.c.member == member_id
+        )
+    ).all()
+    visits = conn.execute(select(func.count()).where(t.visits.c.member == member_id)).scalar_one()
+    return MemberProfile(
+        id=row.id, store=row.store, name=row.name, is_staff=row.is_staff,
+        tags=tuple(TagBindingRow(b.tag, b.kind, b.ref, b.valid_from, b.valid_to) for b in tags),
+        transactions=tuple(_summaries(conn, t.transactions.c.member == member_id, recent)),
+        transaction_count=len(totals),
+        total_spent=sum((Decimal(x.total) for x in totals), Decimal("0")),
+        points=sum(x.points for x in totals),
+        visits=visits,
+        last_purchase=max((x.at for x in totals), default=None),
+    )
+
+
+# -- layout and catalog ---------------------------------------------------------------------------
+
+
+def list_zones(conn: Connection, store: str | None = None) -> list[ZoneRow]:
+    query = select(t.zones).order_by(t.zones.c.name)
+    if store is not None:
+        query = query.where(t.zones.c.store == store)
+    return [ZoneRow(r.name, r.store, r.type, r.display, r.alarm, r.gateway) for r in conn.execute(query)]
+
+
+def list_products(conn: Connection, store: str | None = None) -> list[ProductRow]:
+    query = select(t.products).order_by(t.products.c.sku)
+    if store is not None:
+        query = query.where(t.products.c.store == store)
+    return [
+        ProductRow(r.sku, r.store, r.name, Decimal(r.price), r.gtin, r.category, r.reorder_below)
+        for r in conn.execute(query)
+    ]
+
+
+# -- health ---------------------------------------------------------------------------------------
+
+
+def health(conn: Connection) -> Health:
+    """Gateways with their state and last contact, dead letters, last batch time, open alerts."""
+    gws = tuple(
+        GatewayHealth(r.store, r.gateway, r.state, r.last_seen, r.last_seq, r.last_batch_at, dict(r.config or {}))
+        for r in conn.execute(select(t.gateways).order_by(t.gateways.c.store, t.gateways.c.gateway))
+    )
+    return Health(
+        gateways=gws,
+        dead_letters=conn.execute(select(func.count()).select_from(t.dead_letters)).scalar_one(),
+        last_batch_at=conn.execute(select(func.max(t.gateway_batches.c.received_at))).scalar_one(),
+        open_alerts=conn.execute(
+            select(func.count()).select_from(t.alerts).where(t.alerts.c.cleared_at.is_(None))
+        ).scalar_one(),
+        config_version=config_version(conn),
+    )

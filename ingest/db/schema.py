@@ -1,0 +1,286 @@
+"""The relational schema of ingest's state: one SQLAlchemy Core metadata for SQLite and PostgreSQL.
+
+Raw reads are not stored here (they go to the time-series database); these tables hold what a store
+operator asks about: the catalog, members and their tags, where each item is, baskets, sales, alerts,
+commands to gateways and the bookkeeping that makes the consumer idempotent (``gateway_batches``).
+
+Money is kept as decimal text (``"1.29"``) so that no database turns it into a float; times are stored
+in UTC and come back timezone-aware (:class:`UtcDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAME = 64
+"""Length of store, gateway, zone, sensor and member names (contract.topics.NAME_PATTERN)."""
+TAG = 140
+"""``EPC:`` plus up to 124 hex digits, or ``UID:`` plus a card number."""
+MONEY = 24
+
+ITEM_STATUSES = ("in_store", "sold", "missing")
+TAG_KINDS = ("member", "staff", "item")
+ZONE_TYPES = ("entrance", "shelf", "lane", "exit", "backroom", "cooler")
+BASKET_STATUSES = ("open", "held", "committed")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: ingest stores only timezone-aware times")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("currency", String(3), nullable=False, server_default="EUR"),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("store", String(NAME), ForeignKey("stores.id"), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("display", String(NAME)),
+    Column("alarm", String(NAME)),
+    Column("gateway", String(NAME)),
+    CheckConstraint("type IN ('entrance', 'shelf', 'lane', 'exit', 'backroom', 'cooler')", name="type"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String(NAME), primary_key=True),
+    Column("store", String(NAME), ForeignKey("stores.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("price", String(MONEY), nullable=False),
+    Column("gtin", String(14), index=True),
+    Column("category", String(NAME), nullable=False, server_default=""),
+    Column("reorder_below", Integer, nullable=False, server_default="0"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), ForeignKey("stores.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("is_staff", Boolean, nullable=False, server_default="0"),
+)
+
+tag_bindings = Table(
+    "tag_bindings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tag", String(TAG), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),
+    Column("ref", String(NAME), nullable=False),
+    Column("valid_from", UtcDateTime),
+    Column("valid_to", UtcDateTime),
+    CheckConstraint("kind IN ('member', 'staff', 'item')", name="kind"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("tag", String(TAG), primary_key=True),
+    Column("sku", String(NAME), ForeignKey("products.sku"), nullable=False, index=True),
+    Column("status", String(10), nullable=False, server_default="in_store"),
+    Column("last_zone", String(NAME)),
+    Column("last_seen", UtcDateTime),
+    CheckConstraint("status IN ('in_store', 'sold', 'missing')", name="status"),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("zone", String(NAME)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("close_reason", String(16)),
+)
+
+baskets = Table(
+    "baskets",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False),
+    Column("lane", String(NAME), nullable=False),
+    Column("status", String(10), nullable=False, server_default="open"),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("status IN ('open', 'held', 'committed')", name="status"),
+)
+
+basket_items = Table(
+    "basket_items",
+    metadata,
+    Column("basket_id", String(NAME), ForeignKey("baskets.id"), primary_key=True),
+    Column("tag", String(TAG), primary_key=True),
+    Column("sku", String(NAME), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("lane", String(NAME), nullable=False),
+    Column("total", String(MONEY), nullable=False),
+    Column("points", Integer, nullable=False, server_default="0"),
+    Column("trigger", String(8), nullable=False),
+    Column("at", UtcDateTime, nullable=False, index=True),
+)
+
+transaction_lines = Table(
+    "transaction_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("transaction_id", String(NAME), ForeignKey("transactions.id"), nullable=False, index=True),
+    Column("tag", String(TAG), nullable=False, unique=True),
+    Column("sku", String(NAME), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("unit_price", String(MONEY), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("kind", String(NAME), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("zone", String(NAME)),
+    Column("tag", String(TAG)),
+    Column("member", String(NAME)),
+    Column("evidence", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("cleared_at", UtcDateTime),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("gateway", String(NAME), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target", String(NAME), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False, index=True),
+    Column("ack_ok", Boolean),
+    Column("ack_error", String(200)),
+    Column("acked_at", UtcDateTime),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("payload_size", Integer, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+)
+
+gateway_batches = Table(
+    "gateway_batches",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("gateway", String(NAME), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("gateway", String(NAME), primary_key=True),
+    Column("state", String(8), nullable=False),
+    Column("last_seen", UtcDateTime),
+    Column("last_seq", Integer),
+    Column("last_batch_at", UtcDateTime),
+    Column("config", JSON, nullable=False),
+)
+
+sensor_latest = Table(
+    "sensor_latest",
+    metadata,
+    Column("sensor", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("gateway", String(NAME), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("unit", String(16), nullable=False, server_default=""),
+    Column("zone", String(NAME)),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_items_sku_status_zone", items.c.sku, items.c.status, items.c.last_zone)
+Index("ix_alerts_open", alerts.c.cleared_at, alerts.c.kind)
