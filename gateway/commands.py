@@ -1,0 +1,232 @@
+"""Actuator commands from ``cmd``: validated, executed on one thread, each answered on ``ack``.
+
+``alarm`` switches a relay on for ``duration_s`` (default 3 s) and then off again (a second alarm extends
+the time); ``lock``/``unlock`` switch a coil on/off; ``display`` shows up to two lines on a pole display;
+``clear_display`` blanks it. Every command gets an :class:`~contract.Ack`: ``ok`` or ``ok=false`` with the
+reason (unknown target, device error, invalid command payload).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contract import Ack, Command, ContractError, decode
+from gateway.config import ActuatorConfig, DisplayConfig
+from gateway.errors import DeviceError
+from readers import display
+from readers.errors import ReaderError
+from silentcommerce.serialport import Port, PortError, open_port
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALARM_S = 3.0
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+CoilWriter = Callable[[ActuatorConfig, bool], None]
+AckSink = Callable[[Ack], None]
+
+
+@dataclass
+class CommandStats:
+    received: int = 0
+    ok: int = 0
+    failed: int = 0
+    unanswerable: int = 0
+
+
+class DisplayPort:
+    """One pole display on a serial port, opened when first needed and reopened after a failure."""
+
+    def __init__(self, config: DisplayConfig) -> None:
+        self.config = config
+        self._port: Port | None = None
+
+    def show(self, lines: list[str]) -> None:
+        self.write(display.show(lines, self.config.width))
+
+    def clear(self) -> None:
+        self.write(display.clear())
+
+    def write(self, data: bytes) -> None:
+        for attempt in (1, 2):
+            try:
+                if self._port is None:
+                    self._port = open_port(self.config.url, self.config.baudrate)
+                self._port.write(data)
+                self._port.flush()
+                return
+            except (PortError, OSError, ValueError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise DeviceError(f"display {self.config.name!r} on {self.config.url!r}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._port is not None:
+            try:
+                self._port.close()
+            except Exception:  # closing a dead port must not fail the command
+                log.debug("display %s: close failed", self.config.name, exc_info=True)
+        self._port = None
+
+
+class CommandExecutor:
+    """Runs commands one at a time on its own thread, and switches expired alarms off."""
+
+    def __init__(
+        self,
+        store: str,
+        gateway: str,
+        actuators: list[ActuatorConfig],
+        displays: list[DisplayConfig],
+        write_coil: CoilWriter,
+        send_ack: AckSink,
+        stop: threading.Event,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store, self.gateway = store, gateway
+        self.stats = CommandStats()
+        self._actuators = {a.name: a for a in actuators}
+        self._displays = {d.name: DisplayPort(d) for d in displays}
+        self._write_coil = write_coil
+        self._send_ack = send_ack
+        self._stop = stop
+        self._clock = clock
+        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._alarm_until: dict[str, float] = {}
+        self._timers: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._inbox.put(None)
+        self._thread.join(timeout)
+        for port in self._displays.values():
+            port.close()
+
+    def submit(self, payload: bytes) -> None:
+        """Queue one ``cmd`` payload (called from the MQTT thread; returns at once)."""
+        self._inbox.put(payload)
+
+    # -- the command thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            timeout = max(self._timers[0][0] - time.monotonic(), 0.0) if self._timers else 0.5
+            try:
+                payload = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                payload = None
+            if payload is not None:
+                self._handle(payload)
+            self._expire_alarms()
+        for name in list(self._alarm_until):  # a stopping gateway leaves no siren on
+            self._alarm_off(name)
+
+    def _expire_alarms(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, name = heapq.heappop(self._timers)
+            until = self._alarm_until.get(name)
+            if until is not None and until <= now:
+                self._alarm_off(name)
+
+    def _alarm_off(self, name: str) -> None:
+        self._alarm_until.pop(name, None)
+        try:
+            self._write_coil(self._actuators[name], False)
+        except DeviceError as exc:
+            log.error("alarm %s could not be switched off: %s", name, exc)
+
+    def _handle(self, payload: bytes) -> None:
+        self.stats.received += 1
+        try:
+            command = decode(Command, payload)
+        except ContractError as exc:
+            self._refuse_invalid(payload, exc.reason)
+            return
+        if command.store != self.store or command.gateway != self.gateway:
+            self._ack(
+                command.id,
+                f"command for {command.store}/{command.gateway} reached {self.store}/{self.gateway}",
+            )
+            return
+        try:
+            self._execute(command)
+        except DeviceError as exc:
+            self._ack(command.id, f"device error: {exc}")
+            return
+        except _Refused as exc:
+            self._ack(command.id, str(exc))
+            return
+        self._ack(command.id, None)
+
+    def _execute(self, command: Command) -> None:
+        action, target = command.action, command.target
+        if action in ("display", "clear_display"):
+            port = self._displays.get(target)
+            if port is None:
+                raise _Refused(f"unknown target {target!r}: no display of that name on this gateway")
+            if action == "clear_display":
+                port.clear()
+                return
+            try:
+                port.show(list(command.text))
+            except ReaderError as exc:
+                raise _Refused(f"invalid command payload: {exc}") from None
+            return
+        actuator = self._actuators.get(target)
+        if actuator is None:
+            raise _Refused(f"unknown target {target!r}: no actuator of that name on this gateway")
+        if action == "alarm":
+            self._write_coil(actuator, True)
+            until = time.monotonic() + (command.duration_s or DEFAULT_ALARM_S)
+            self._alarm_until[target] = until
+            heapq.heappush(self._timers, (until, target))
+        else:
+            self._write_coil(actuator, action == "lock")
+
+    def _refuse_invalid(self, payload: bytes, reason: str) -> None:
+        command_id = None
+        try:
+            raw = json.loads(payload)
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str) and _ID.match(raw["id"]):
+                command_id = raw["id"]
+        except ValueError:
+            pass
+        if command_id is None:
+            self.stats.unanswerable += 1
+            log.warning("command without a usable id refused: %s", reason)
+            return
+        self._ack(command_id, f"invalid command payload: {reason}")
+
+    def _ack(self, command_id: str, error: str | None) -> None:
+        if error is None:
+            self.stats.ok += 1
+        else:
+            self.stats.failed += 1
+            log.warning("command %s failed: %s", command_id, error)
+        ack = Ack(
+            id=command_id,
+            store=self.store,
+            gateway=self.gateway,
+            ok=error is None,
+            error=(error or "")[:200],
+            at=self._clock(),
+        )
+        self._send_ack(ack)
+
+
+class _Refused(Exception):
+    """A command that cannot be carried out; the message is the ack's reason."""
