@@ -51,6 +51,9 @@ class RuleSettings:
     visit_timeout_s: float = 3600.0
     alarm_repeat_s: float = 30.0
     """The same tag does not raise a second theft alarm within this time."""
+    leave_together_s: float = 2.0
+    """An item put back at most this long before its member's card left the lane left *with* the member
+    (they walked out together): it is restored to the basket when the basket freezes."""
 
 
 @dataclass(frozen=True, slots=True)

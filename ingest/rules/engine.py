@@ -1,0 +1,442 @@
+"""The silent-commerce rules engine: a pure function of (state, sighting or time) -> decisions.
+
+No I/O, no clock, no threads: time comes from the sightings (``Sighting.at``) and from :meth:`tick`.
+Every read costs O(1) (dictionary look-ups keyed by tag, lane and member); only a commit touches the
+lines of its basket. The rules (see docs/architecture.md):
+
+* Visit: a member read at the entrance or a lane opens (or refreshes) the member's visit.
+* Lane: a member's card is present from ``seen`` to ``left``. An item read strongly (``rssi >= min_rssi``)
+  at least ``min_reads`` times in the lane joins the basket of the one member present. Two or more
+  present: the lane is held (``BasketHeld`` and a ``lane_conflict`` alert) and nothing joins. An item
+  that leaves while its member stays is put back. When the card leaves, the basket freezes and commits
+  ``settle_time_s`` later unless the member returns first.
+* Exit: a member or an item of an uncommitted basket at the exit commits the basket at once; an unsold
+  item in no basket sounds the alarm (``TheftAlarm``), at most once per ``alarm_repeat_s`` per tag.
+* Stock: an item's last zone (shelf, backroom, cooler, lane) is kept; a change is an ``ItemMoved``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from ingest.rules.baskets import Basket, BasketLine, LaneReads, LaneState, Presence, basket_id
+from ingest.rules.errors import RulesError
+from ingest.rules.model import (
+    Alert,
+    BasketChanged,
+    BasketHeld,
+    Decision,
+    Evidence,
+    ItemMoved,
+    Product,
+    RuleSettings,
+    Sighting,
+    TheftAlarm,
+    TransactionCommitted,
+    TransactionLine,
+    Zone,
+)
+from ingest.rules.views import BasketView, LaneView
+from ingest.rules.visits import VisitBook
+
+STOCK_ZONES = frozenset({"shelf", "backroom", "cooler", "lane"})
+"""Zone types whose item reads keep the item's last known location."""
+VISIT_ZONES = frozenset({"entrance", "lane"})
+_ALARM_MEMORY_PRUNE = 4096
+TriggerKind = Literal["settle", "exit"]
+
+
+def _check_settings(settings: RuleSettings) -> None:
+    problems = [
+        f"{name} must be {rule}, got {value!r}"
+        for name, value, ok, rule in (
+            ("settle_time_s", settings.settle_time_s, settings.settle_time_s >= 0, ">= 0"),
+            ("min_reads", settings.min_reads, settings.min_reads >= 1, ">= 1"),
+            ("visit_timeout_s", settings.visit_timeout_s, settings.visit_timeout_s > 0, "> 0"),
+            ("alarm_repeat_s", settings.alarm_repeat_s, settings.alarm_repeat_s >= 0, ">= 0"),
+            ("leave_together_s", settings.leave_together_s, settings.leave_together_s >= 0, ">= 0"),
+            ("min_rssi", settings.min_rssi, math.isfinite(settings.min_rssi), "a finite number"),
+        )
+        if not ok
+    ]
+    if problems:
+        raise RulesError("rule settings: " + "; ".join(problems))
+
+
+def _check_catalog(zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
+    for key, zone in zones.items():
+        if key != zone.name:
+            raise RulesError(f"zones[{key!r}]: the key differs from the zone's name {zone.name!r}")
+    for key, product in products.items():
+        if key != product.sku:
+            raise RulesError(f"products[{key!r}]: the key differs from the product's sku {product.sku!r}")
+
+
+class StoreEngine:
+    """One store's rules. Feed it every resolved read with :meth:`observe` and the clock with :meth:`tick`."""
+
+    def __init__(
+        self,
+        zones: Mapping[str, Zone],
+        products: Mapping[str, Product],
+        settings: RuleSettings = RuleSettings(),  # noqa: B008 - a frozen value object
+        *,
+        sold: Iterable[str] = (),
+        locations: Mapping[str, str] | None = None,
+    ) -> None:
+        _check_settings(settings)
+        _check_catalog(zones, products)
+        self._zones: dict[str, Zone] = dict(zones)
+        self._products: dict[str, Product] = dict(products)
+        self.settings = settings
+        self._settle = timedelta(seconds=settings.settle_time_s)
+        self._together = timedelta(seconds=settings.leave_together_s)
+        self._alarm_repeat = timedelta(seconds=settings.alarm_repeat_s)
+        self._sold: set[str] = set(sold)
+        self._visits = VisitBook(timedelta(seconds=settings.visit_timeout_s))
+        self._lanes: dict[str, LaneState] = {}
+        self._lane_reads: dict[tuple[str, str], LaneReads] = {}
+        self._baskets: dict[tuple[str, str], Basket] = {}
+        """(lane, member) -> the member's uncommitted basket in that lane (open or settling)."""
+        self._member_lanes: dict[str, dict[str, Basket]] = {}
+        self._basket_of_item: dict[str, Basket] = {}
+        self._committed: set[str] = set()
+        self._settling: list[tuple[datetime, int, Basket]] = []
+        self._order = itertools.count()
+        self._location: dict[str, tuple[str, datetime | None]] = {
+            tag: (zone, None) for tag, zone in (locations or {}).items()
+        }
+        self._last_alarm: dict[str, datetime] = {}
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def observe(self, sighting: Sighting) -> list[Decision]:
+        """Apply one resolved read; return what it decided, in order."""
+        out: list[Decision] = []
+        self._settle_due(sighting.at, out)
+        if sighting.kind == "member":
+            if sighting.ref is not None:
+                self._member(sighting, sighting.ref, out)
+        elif sighting.kind == "item":
+            self._item(sighting, out)
+        elif sighting.kind == "unknown" and sighting.zone.type == "exit":
+            self._unknown_at_exit(sighting, out)
+        return out
+
+    def tick(self, now: datetime) -> list[Decision]:
+        """Let time pass to ``now``: baskets whose settle time has come commit; idle visits time out."""
+        out: list[Decision] = []
+        self._settle_due(now, out)
+        out.extend(self._visits.expire(now))
+        if len(self._last_alarm) > _ALARM_MEMORY_PRUNE:
+            horizon = now - self._alarm_repeat
+            self._last_alarm = {tag: at for tag, at in self._last_alarm.items() if at > horizon}
+        return out
+
+    def update_catalog(self, zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
+        """Admin edits: later commits use these prices, displays and gateways."""
+        _check_catalog(zones, products)
+        self._zones = dict(zones)
+        self._products = dict(products)
+
+    def mark_sold(self, tag: str) -> None:
+        """The item was sold (state from the database): it leaves any basket and never joins one again."""
+        self._sold.add(tag)
+        basket = self._basket_of_item.pop(tag, None)
+        if basket is not None:
+            basket.lines.pop(tag, None)
+
+    def mark_returned(self, tag: str) -> None:
+        """The sold item came back into stock: it may be bought again, and guards the exit again."""
+        self._sold.discard(tag)
+
+    def is_sold(self, tag: str) -> bool:
+        return tag in self._sold
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def lane_view(self, lane: str) -> LaneView:
+        """Who is in the lane, whether it is held, and the uncommitted baskets there (priced now)."""
+        state = self._lanes.get(lane)
+        baskets = sorted(
+            (b for (name, _), b in self._baskets.items() if name == lane), key=lambda b: b.opened_at
+        )
+        views = []
+        for b in baskets:
+            lines = self._priced(b)
+            views.append(BasketView(b.basket_id, b.member, b.status, lines, self._total(lines), b.settles_at))
+        return LaneView(
+            lane=lane,
+            members=tuple(state.present) if state else (),
+            held=state.held if state else False,
+            baskets=tuple(views),
+        )
+
+    # -- members ---------------------------------------------------------------------------------
+
+    def _member(self, s: Sighting, member: str, out: list[Decision]) -> None:
+        zone_type = s.zone.type
+        if zone_type == "exit":
+            if s.event == "seen":
+                self._member_exit(s, member, out)
+            return
+        if self._visits.is_stale(member, s.at):
+            return
+        if s.event == "seen":
+            if zone_type in VISIT_ZONES:
+                opened = self._visits.open_or_refresh(member, s.zone.name, s.at)
+                if opened is not None:
+                    out.append(opened)
+            else:
+                self._visits.refresh(member, s.at)
+        if zone_type == "lane":
+            if s.event == "seen":
+                self._member_seen_in_lane(s, member, out)
+            else:
+                self._member_left_lane(s, member, out)
+
+    def _member_seen_in_lane(self, s: Sighting, member: str, out: list[Decision]) -> None:
+        lane = self._lanes.get(s.zone.name)
+        if lane is None:
+            lane = self._lanes[s.zone.name] = LaneState(s.zone.name)
+        last_left = lane.left_at.get(member)
+        if last_left is not None and s.at <= last_left:
+            return  # a report from before the card left: stale
+        presence = lane.present.get(member)
+        if presence is not None:
+            if s.at > presence.last_at:
+                presence.last_at = s.at
+            return
+        evidence = s.evidence()
+        lane.present[member] = Presence(member, s.first_seen, s.at, evidence)
+        basket = self._baskets.get((lane.name, member))
+        if basket is not None and basket.status == "settling":  # came back before the settle time
+            basket.status = "open"
+            basket.settles_at = None
+            basket.evidence.append(evidence)
+        if len(lane.present) >= 2 and not lane.held:
+            lane.held = True
+            members = tuple(lane.present)
+            proof = tuple(p.evidence for p in lane.present.values())
+            out.append(BasketHeld(lane.name, members, s.at, proof))
+            out.append(Alert(
+                kind="lane_conflict", severity="warning", at=s.at, zone=lane.name, evidence=proof,
+                message=f"{len(members)} members in lane {lane.name} ({', '.join(members)}): "
+                        "its basket is held and nothing is charged until only one is left",
+                details={"members": ",".join(members)},
+            ))
+
+    def _member_left_lane(self, s: Sighting, member: str, out: list[Decision]) -> None:
+        lane = self._lanes.get(s.zone.name)
+        if lane is None:
+            return
+        presence = lane.present.get(member)
+        if presence is None or s.at < presence.last_at:
+            return  # not present, or an old 'left' from before the card's latest report
+        del lane.present[member]
+        lane.left_at[member] = s.at
+        basket = self._baskets.get((lane.name, member))
+        if basket is not None and basket.status == "open":
+            self._freeze(basket, s, out)
+        if lane.held and len(lane.present) < 2:
+            lane.held = False
+            out.append(Alert(
+                kind="lane_conflict_cleared", severity="info", at=s.at, zone=lane.name,
+                message=f"lane {lane.name} is clear again: "
+                        f"{', '.join(lane.present) or 'no member'} present",
+            ))
+
+    def _freeze(self, basket: Basket, s: Sighting, out: list[Decision]) -> None:
+        """The card left: items put back just before it walked out with it; then wait for the settle time."""
+        for tag, (line, left_at) in list(basket.put_back.items()):
+            if s.at - left_at <= self._together and tag not in self._sold and tag not in self._basket_of_item:
+                self._add_line(basket, line, s.at, out)
+        basket.put_back.clear()
+        basket.evidence.append(s.evidence())
+        basket.status = "settling"
+        basket.settles_at = s.at + self._settle
+        heapq.heappush(self._settling, (basket.settles_at, next(self._order), basket))
+
+    def _member_exit(self, s: Sighting, member: str, out: list[Decision]) -> None:
+        for basket in sorted(self._member_lanes.get(member, {}).values(), key=lambda b: b.opened_at):
+            self._commit(basket, "exit", s.at, out, s.evidence())
+        for lane in self._lanes.values():
+            if lane.present.pop(member, None) is not None:
+                lane.left_at[member] = s.at
+                if lane.held and len(lane.present) < 2:
+                    lane.held = False
+        closed = self._visits.close_at_exit(member, s.at)
+        if closed is not None:
+            out.append(closed)
+
+    # -- items -----------------------------------------------------------------------------------
+
+    def _item(self, s: Sighting, out: list[Decision]) -> None:
+        zone_type = s.zone.type
+        if zone_type == "exit":
+            if s.event == "seen":
+                self._item_exit(s, out)
+            return
+        if s.tag in self._sold:
+            return
+        if zone_type in STOCK_ZONES and s.event == "seen" and (zone_type != "lane" or self._strong(s)):
+            self._locate(s, out)  # a weak read in a lane is a stray from nearby, not a move
+        if zone_type == "lane":
+            self._item_in_lane(s, out)
+
+    def _strong(self, s: Sighting) -> bool:
+        """Strong enough to be in the zone (a reader that gives no RSSI cannot tell: it counts)."""
+        return s.rssi is None or s.rssi >= self.settings.min_rssi
+
+    def _locate(self, s: Sighting, out: list[Decision]) -> None:
+        previous = self._location.get(s.tag)
+        if previous is not None:
+            zone, at = previous
+            if at is not None and s.at < at:
+                return  # an older report than the location we know
+            if zone == s.zone.name:
+                self._location[s.tag] = (zone, s.at)
+                return
+        self._location[s.tag] = (s.zone.name, s.at)
+        out.append(ItemMoved(s.tag, s.ref, s.zone.name, s.at))
+
+    def _item_in_lane(self, s: Sighting, out: list[Decision]) -> None:
+        key = (s.zone.name, s.tag)
+        reads = self._lane_reads.get(key)
+        if reads is None:
+            reads = self._lane_reads[key] = LaneReads()
+        if reads.left_at is not None and s.at <= reads.left_at:
+            return  # from before the item last left this lane
+        if s.event == "left":
+            reads.count = 0
+            reads.counted.clear()
+            reads.left_at = s.at
+            self._put_back(s, out)
+            return
+        if not self._strong(s):
+            return  # a stray read: too weak to count
+        source = (s.reader, s.antenna)
+        newest = reads.counted.get(source)
+        if newest is None or s.at > newest:
+            reads.count += s.count
+            reads.counted[source] = s.at
+        if reads.count < self.settings.min_reads or s.tag in self._basket_of_item:
+            return
+        product = self._products.get(s.ref) if s.ref is not None else None
+        lane = self._lanes.get(s.zone.name)
+        if product is None or lane is None or lane.held or len(lane.present) != 1:
+            return
+        presence = next(iter(lane.present.values()))
+        basket = self._baskets.get((lane.name, presence.member))
+        if basket is None:
+            bid = basket_id(lane.name, presence.member, presence.since)
+            if bid in self._committed:
+                return  # a replay of a card session whose basket is already paid for
+            basket = Basket(bid, presence.member, s.zone, presence.evidence.gateway, presence.since,
+                            evidence=[presence.evidence])
+            self._baskets[(lane.name, presence.member)] = basket
+            self._member_lanes.setdefault(presence.member, {})[lane.name] = basket
+        self._add_line(basket, BasketLine(s.tag, product, s.evidence()), s.at, out)
+
+    def _add_line(self, basket: Basket, line: BasketLine, at: datetime, out: list[Decision]) -> None:
+        basket.lines[line.tag] = line
+        basket.put_back.pop(line.tag, None)
+        self._basket_of_item[line.tag] = basket
+        out.append(BasketChanged(basket.basket_id, basket.member, basket.lane.name, line.tag,
+                                 line.product.sku, "added", at, (line.evidence,)))
+
+    def _put_back(self, s: Sighting, out: list[Decision]) -> None:
+        basket = self._basket_of_item.get(s.tag)
+        if basket is None or basket.lane.name != s.zone.name or basket.status != "open":
+            return
+        line = basket.lines.pop(s.tag)
+        del self._basket_of_item[s.tag]
+        basket.put_back[s.tag] = (line, s.at)
+        out.append(BasketChanged(basket.basket_id, basket.member, basket.lane.name, s.tag,
+                                 line.product.sku, "removed", s.at, (s.evidence(),)))
+
+    def _item_exit(self, s: Sighting, out: list[Decision]) -> None:
+        if s.tag in self._sold:
+            return
+        basket = self._basket_of_item.get(s.tag)
+        if basket is not None:
+            self._commit(basket, "exit", s.at, out, s.evidence())
+            return
+        if s.historical or not self._alarm_due(s):
+            return
+        out.append(TheftAlarm(s.tag, s.ref, s.zone.name, s.zone.gateway or s.gateway, s.zone.alarm, s.at,
+                              (s.evidence(),)))
+
+    def _unknown_at_exit(self, s: Sighting, out: list[Decision]) -> None:
+        if s.event != "seen" or s.historical or not self._alarm_due(s):
+            return
+        out.append(Alert(
+            kind="unknown_tag_at_exit", severity="warning", at=s.at, zone=s.zone.name, tag=s.tag,
+            message=f"tag {s.tag} is bound to nothing in this store and passed {s.zone.name}",
+            evidence=(s.evidence(),),
+        ))
+
+    def _alarm_due(self, s: Sighting) -> bool:
+        last = self._last_alarm.get(s.tag)
+        if last is not None and abs(s.at - last) < self._alarm_repeat:
+            return False
+        self._last_alarm[s.tag] = s.at
+        return True
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    def _settle_due(self, now: datetime, out: list[Decision]) -> None:
+        while self._settling and self._settling[0][0] <= now:
+            due, _, basket = heapq.heappop(self._settling)
+            if basket.status == "settling" and basket.settles_at == due:
+                self._commit(basket, "settle", due, out)
+
+    def _priced(self, basket: Basket) -> tuple[TransactionLine, ...]:
+        lines = []
+        for line in basket.lines.values():
+            product = self._products.get(line.product.sku, line.product)
+            lines.append(TransactionLine(line.tag, product.sku, product.name, product.price))
+        return tuple(lines)
+
+    @staticmethod
+    def _total(lines: tuple[TransactionLine, ...]) -> Decimal:
+        return sum((line.unit_price for line in lines), Decimal(0))
+
+    def _commit(
+        self, basket: Basket, trigger: TriggerKind, at: datetime, out: list[Decision],
+        *extra: Evidence,
+    ) -> None:
+        """Turn the basket into one transaction (once) and mark its items sold; an empty one just ends."""
+        key = (basket.lane.name, basket.member)
+        if self._baskets.get(key) is basket:
+            del self._baskets[key]
+        lanes = self._member_lanes.get(basket.member)
+        if lanes is not None and lanes.get(basket.lane.name) is basket:
+            del lanes[basket.lane.name]
+            if not lanes:
+                del self._member_lanes[basket.member]
+        basket.status = "settling"
+        basket.settles_at = None  # any heap entry of it is void now
+        for tag in basket.lines:
+            self._basket_of_item.pop(tag, None)
+        if not basket.lines or basket.basket_id in self._committed:
+            return
+        self._committed.add(basket.basket_id)
+        lines = self._priced(basket)
+        total = self._total(lines)
+        for line in lines:
+            self._sold.add(line.tag)
+            self._lane_reads.pop((basket.lane.name, line.tag), None)
+        zone = self._zones.get(basket.lane.name, basket.lane)
+        out.append(TransactionCommitted(
+            transaction_id=basket.basket_id, member=basket.member, lane=basket.lane.name, lines=lines,
+            total=total, points=math.floor(total), at=at, trigger=trigger, display=zone.display,
+            gateway=zone.gateway or basket.gateway, evidence=(*basket.line_evidence(), *extra),
+        ))
+
