@@ -1,0 +1,102 @@
+"""Dashboard fixtures: a migrated SQLite store seeded through the repository, and a running dashboard."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dashboard.main import server
+from dashboard.settings import DashboardSettings
+from ingest.db import repo
+from ingest.db.engine import make_engine
+from ingest.db.migrate import upgrade
+from ingest.rules.model import Product, Zone
+from silentcommerce.broker import free_port
+from silentcommerce.mqtt import MqttSettings
+from tests.fixtures.broker import STORE, RunningBroker
+
+LOGINS = {"operator": "op-secret", "admin": "admin-secret"}
+ADA_CARD = "UID:0F003A6B5C"
+MILK_TAG = "EPC:3074257BF7194E4000001A85"
+
+
+def seed_store(url: str) -> None:
+    """The small store every dashboard test sees: five zones, two products, one member, one item."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            repo.upsert_store(conn, STORE, "Test Store", "EUR")
+            for zone in (
+                Zone("entrance", "entrance"),
+                Zone("shelf-dairy", "shelf"),
+                Zone("lane-1", "lane", display="lane-1-display"),
+                Zone("exit", "exit", alarm="exit-alarm", gateway="gw1"),
+                Zone("cooler-1", "cooler"),
+            ):
+                repo.upsert_zone(conn, zone, STORE)
+            repo.upsert_product(conn, Product("MILK-1L", "Organic milk 1 l", Decimal("1.29"), "04012345000016", "dairy", 3), STORE)
+            repo.upsert_product(conn, Product("BREAD", "Rye bread", Decimal("2.19"), None, "bakery", 0), STORE)
+            repo.upsert_member(conn, "M-1001", "Ada Lovelace", STORE)
+            repo.bind_tag(conn, ADA_CARD, "member", "M-1001")
+            repo.bind_tag(conn, MILK_TAG, "item", "MILK-1L")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    seed_store(url)
+    return url
+
+
+def unreachable_mqtt() -> MqttSettings:
+    """A broker address nobody listens on: the API works without the live feed."""
+    return MqttSettings(host="127.0.0.1", port=free_port(), username="dashboard", password="x", client_id="dash")
+
+
+def settings_for(db_url: str, mqtt: MqttSettings, **extra: object) -> DashboardSettings:
+    return DashboardSettings(db_url=db_url, mqtt=mqtt, logins=dict(LOGINS), store=STORE, **extra)  # type: ignore[arg-type]
+
+
+@dataclass
+class RunningDashboard:
+    url: str
+    settings: DashboardSettings
+
+    def client(self, login: str = "operator") -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=(login, LOGINS[login]), timeout=10)
+
+
+@pytest.fixture
+def live_dashboard(db_url: str, broker: RunningBroker) -> Iterator[RunningDashboard]:
+    """The dashboard served by uvicorn on a free port, following the test broker as user 'dashboard'."""
+    settings = settings_for(db_url, broker.settings("dashboard", "dashboard-test"))
+    port = free_port()
+    uv = server(settings, "127.0.0.1", port)
+    thread = threading.Thread(target=uv.run, name="dashboard", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.05)
+    running = RunningDashboard(f"http://127.0.0.1:{port}", settings)
+    with running.client() as client:  # wait until the hub's broker link is up
+        while not client.get("/api/health").json()["live"]["connected"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the dashboard did not connect to the broker")
+            time.sleep(0.05)
+    try:
+        yield running
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)
