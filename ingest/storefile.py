@@ -1,0 +1,277 @@
+"""The store file (TOML): layout, catalog, members, staff and the tagged items in stock.
+
+A trust boundary, so it is read strictly: unknown keys are errors, every value is checked, and the
+references between sections must hold (an item's SKU exists, a tag is bound once, names are unique).
+:func:`load_store_file` raises :class:`StoreFileError` whose message names the file, the field
+(``products[3].price``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from contract.topics import NAME_PATTERN
+from ingest.rules.model import Product, RuleSettings, TagKind, Zone, ZoneType
+
+Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+Tag = Annotated[
+    str,
+    StringConstraints(pattern=r"^(?:EPC:(?:[0-9A-Fa-f]{2}){2,62}|UID:[0-9A-Fa-f]{4,32})$"),
+]
+
+
+_DEFAULTS = RuleSettings()
+
+
+class StoreFileError(ValueError):
+    """A store file that cannot be used; ``problems`` lists ``field: what was wrong`` lines."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = tuple(problems)
+        super().__init__(f"{self.path}: " + "; ".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_strip_whitespace=True)
+
+
+class StoreSection(_Section):
+    id: Name
+    name: Text
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+
+
+class RulesSection(_Section):
+    settle_time_s: float = Field(default=_DEFAULTS.settle_time_s, ge=0, le=3600)
+    min_rssi: float = Field(default=_DEFAULTS.min_rssi, ge=-150, le=30)
+    min_reads: int = Field(default=_DEFAULTS.min_reads, ge=1, le=1000)
+    visit_timeout_s: float = Field(default=_DEFAULTS.visit_timeout_s, gt=0)
+    alarm_repeat_s: float = Field(default=_DEFAULTS.alarm_repeat_s, ge=0)
+    leave_together_s: float = Field(default=_DEFAULTS.leave_together_s, ge=0, le=60)
+
+
+class ZoneEntry(_Section):
+    name: Name
+    type: ZoneType
+    display: Name | None = None
+    alarm: Name | None = None
+    gateway: Name | None = None
+
+
+def _gtin_check_digit_ok(digits: str) -> bool:
+    body, check = digits[:-1], int(digits[-1])
+    weighted = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - weighted % 10) % 10 == check
+
+
+class ProductEntry(_Section):
+    sku: Ident
+    name: Text
+    price: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    gtin: str | None = None
+    category: Annotated[str, StringConstraints(max_length=64)] = ""
+    reorder_below: int = Field(default=0, ge=0)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("expected a decimal price as a string (\"1.29\") or a number")
+        return str(value) if isinstance(value, float) else value
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin14(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+            raise ValueError(f"expected a GTIN of 8, 12, 13 or 14 digits, got {value!r}")
+        if not _gtin_check_digit_ok(value):
+            raise ValueError(f"GTIN {value!r} has a wrong check digit")
+        return value.zfill(14)
+
+
+class PersonEntry(_Section):
+    id: Ident
+    name: Text
+    tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _upper(cls, tags: list[str]) -> list[str]:
+        return [_norm_tag(tag) for tag in tags]
+
+
+class ItemEntry(_Section):
+    tag: Tag
+    sku: Ident
+    zone: Name | None = None
+
+    @field_validator("tag")
+    @classmethod
+    def _upper(cls, tag: str) -> str:
+        return _norm_tag(tag)
+
+
+def _norm_tag(tag: str) -> str:
+    scheme, _, value = tag.partition(":")
+    return f"{scheme}:{value.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class TagBinding:
+    """What a tag stands for: an item of a product (``ref`` = SKU), a member or staff (``ref`` = id)."""
+
+    tag: str
+    kind: TagKind
+    ref: str
+
+
+class StoreFile(_Section):
+    store: StoreSection
+    rules: RulesSection = RulesSection()
+    zones: list[ZoneEntry] = Field(default_factory=list)
+    products: list[ProductEntry] = Field(default_factory=list)
+    members: list[PersonEntry] = Field(default_factory=list)
+    staff: list[PersonEntry] = Field(default_factory=list)
+    items: list[ItemEntry] = Field(default_factory=list)
+
+    def zones_by_name(self) -> dict[str, Zone]:
+        return {z.name: Zone(z.name, z.type, z.display, z.alarm, z.gateway) for z in self.zones}
+
+    def products_by_sku(self) -> dict[str, Product]:
+        return {
+            p.sku: Product(p.sku, p.name, p.price, p.gtin, p.category, p.reorder_below) for p in self.products
+        }
+
+    def products_by_gtin(self) -> dict[str, Product]:
+        """GTIN-14 -> product: SGTIN-96 EPCs of that GTIN bind to it."""
+        by_sku = self.products_by_sku()
+        return {p.gtin: by_sku[p.sku] for p in self.products if p.gtin is not None}
+
+    def rule_settings(self) -> RuleSettings:
+        return RuleSettings(**self.rules.model_dump())
+
+    def tag_bindings(self) -> dict[str, TagBinding]:
+        """Every explicitly bound tag: member cards and wristbands, staff cards, item tags."""
+        bindings: dict[str, TagBinding] = {}
+        for member in self.members:
+            bindings.update((tag, TagBinding(tag, "member", member.id)) for tag in member.tags)
+        for person in self.staff:
+            bindings.update((tag, TagBinding(tag, "staff", person.id)) for tag in person.tags)
+        bindings.update((item.tag, TagBinding(item.tag, "item", item.sku)) for item in self.items)
+        return bindings
+
+    def initial_locations(self) -> dict[str, str]:
+        """Item tag -> the zone it is stocked in at the start (items given a ``zone``)."""
+        return {item.tag: item.zone for item in self.items if item.zone is not None}
+
+    def reference_problems(self) -> list[str]:
+        """What does not hold between the sections (empty: the file is consistent)."""
+        problems: list[str] = []
+        _unique(problems, "zones", "name", [z.name for z in self.zones])
+        _unique(problems, "products", "sku", [p.sku for p in self.products])
+        _unique(problems, "products", "gtin", [p.gtin for p in self.products])
+        _unique(problems, "members", "id", [m.id for m in self.members])
+        _unique(problems, "staff", "id", [s.id for s in self.staff])
+        zone_names = {z.name for z in self.zones}
+        skus = {p.sku for p in self.products}
+        bound: dict[str, str] = {}
+        for section, people in (("members", self.members), ("staff", self.staff)):
+            for i, person in enumerate(people):
+                for j, tag in enumerate(person.tags):
+                    _bind_once(problems, bound, tag, f"{section}[{i}].tags[{j}]")
+        for i, item in enumerate(self.items):
+            _bind_once(problems, bound, item.tag, f"items[{i}].tag")
+            if item.sku not in skus:
+                problems.append(f"items[{i}].sku: {item.sku!r} is not the sku of any of [[products]]")
+            if item.zone is not None and item.zone not in zone_names:
+                problems.append(f"items[{i}].zone: {item.zone!r} is not the name of any of [[zones]]")
+        return problems
+
+
+def _unique(problems: list[str], section: str, key: str, values: list[str | None]) -> None:
+    first: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if value in first:
+            problems.append(f"{section}[{i}].{key}: {value!r} is already used by {section}[{first[value]}]")
+        else:
+            first[value] = i
+
+
+def _bind_once(problems: list[str], bound: dict[str, str], tag: str, where: str) -> None:
+    if tag in bound:
+        problems.append(f"{where}: tag {tag} is already bound by {bound[tag]}; a tag is bound once")
+    else:
+        bound[tag] = where
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(file)"
+
+
+def _describe(error: Any) -> str:
+    kind, message, value = error["type"], error["msg"], error.get("input")
+    if kind == "extra_forbidden":
+        return f"{_field(error['loc'])}: unknown key (not part of the store file format)"
+    if kind == "missing":
+        return f"{_field(error['loc'])}: required but missing"
+    message = message.removeprefix("Value error, ")
+    message = message.replace("Input should be", "expected").replace("String should", "expected to")
+    if kind == "literal_error" or kind.startswith(("string_", "greater", "less", "decimal")):
+        message = f"{message}, got {value!r}"
+    return f"{_field(error['loc'])}: {message}"
+
+
+def parse_store_file(data: dict[str, Any], source: Path | str = "<store file>") -> StoreFile:
+    """Validate a parsed store file; raises :class:`StoreFileError` naming each wrong field."""
+    try:
+        store_file = StoreFile.model_validate(data)
+    except ValidationError as exc:
+        raise StoreFileError(source, [_describe(e) for e in exc.errors()]) from None
+    problems = store_file.reference_problems()
+    if problems:
+        raise StoreFileError(source, problems)
+    return store_file
+
+
+def load_store_file(path: Path | str) -> StoreFile:
+    """Read and check a store file (TOML)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreFileError(path, [f"cannot be read ({exc.__class__.__name__}: {exc})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StoreFileError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_store_file(data, path)
+
+
+__all__ = [
+    "ItemEntry",
+    "PersonEntry",
+    "ProductEntry",
+    "RulesSection",
+    "StoreFile",
+    "StoreFileError",
+    "StoreSection",
+    "TagBinding",
+    "ZoneEntry",
+    "load_store_file",
+    "parse_store_file",
+]
