@@ -1,0 +1,137 @@
+"""Gateway fixtures: raw PTY pairs for readers and displays, a gateway config on the test broker, and a
+subscriber that sees what ingest would see."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from contract.topics import gateway_filter
+from silentcommerce.mqtt import InboundMessage, MqttLink
+from simulators.links import PtyPair
+from tests.fixtures.broker import RunningBroker
+
+
+@pytest.fixture
+def pty() -> Iterator[Callable[[], PtyPair]]:
+    """Open raw PTY pairs: the test holds the master, the gateway opens ``.path``."""
+    opened: list[PtyPair] = []
+
+    def make() -> PtyPair:
+        pair = PtyPair.open()
+        opened.append(pair)
+        return pair
+
+    yield make
+    for pair in opened:
+        pair.close()
+
+
+def read_master(pair: PtyPair, until: Callable[[bytes], bool], timeout: float = 10.0) -> bytes:
+    """Collect what the gateway wrote to the PTY until ``until(data)`` holds."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not until(data):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the gateway wrote only {data!r} within {timeout} s")
+        ready, _, _ = select.select([pair.master], [], [], min(left, 0.1))
+        if ready:
+            try:
+                data += os.read(pair.master, 4096)
+            except BlockingIOError:
+                pass
+    return data
+
+
+@dataclass
+class Subscriber:
+    """An MQTT client logged in as one of the broker's users, recording what it receives."""
+
+    link: MqttLink
+    messages: list[InboundMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self, suffix: str) -> list[InboundMessage]:
+        with self.lock:
+            return [m for m in self.messages if m.topic.endswith(suffix)]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0, what: str = "messages") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; got {[m.topic for m in self.messages]}")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def ingest_subscriber(broker: RunningBroker) -> Iterator[Subscriber]:
+    """Logged in as ``ingest`` with a persistent session, subscribed to reads, sensors, status and ack."""
+    holder: list[Subscriber] = []
+
+    def on_message(message: InboundMessage) -> None:
+        with holder[0].lock:
+            holder[0].messages.append(message)
+
+    link = MqttLink(
+        broker.settings("ingest", "test-ingest", session_expiry_s=600),
+        subscriptions=[(gateway_filter(kind), 1) for kind in ("reads", "sensors", "status", "ack")],
+        on_message=on_message,
+    )
+    holder.append(Subscriber(link))
+    link.start()
+    assert link.wait_connected(10), "the ingest subscriber could not connect"
+    time.sleep(0.2)  # let the SUBACK come back before anything is published
+    yield holder[0]
+    link.stop()
+
+
+def gateway_toml(
+    broker: RunningBroker,
+    workdir: Path,
+    *,
+    readers: str = "",
+    displays: str = "",
+    buses: str = "",
+    extra: str = "",
+    report_interval_s: float = 1.0,
+    leave_after_s: float = 1.5,
+) -> Path:
+    password_file = workdir / "gw1.password"
+    password_file.write_text(broker.credentials.password("gw.teststore.gw1"))
+    path = workdir / "gw1.toml"
+    path.write_text(
+        f"""
+[gateway]
+store = "teststore"
+id = "gw1"
+outbox = "gw1-outbox.db"
+stats_interval_s = 5.0
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker.port}
+password_file = "gw1.password"
+session_expiry_s = 600
+
+[smoothing]
+report_interval_s = {report_interval_s}
+leave_after_s = {leave_after_s}
+
+[batching]
+max_reads = 500
+max_delay_s = 0.05
+{readers}
+{buses}
+{displays}
+{extra}
+"""
+    )
+    return path
