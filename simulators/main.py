@@ -1,0 +1,230 @@
+"""Start a whole simulated store, write its gateway config, and the ``silentcommerce sim`` command.
+
+``start_store(store_file)`` starts every device the store file implies (see :mod:`simulators.storeplan`)
+on raw PTYs in one I/O thread, the Modbus I/O board behind a null modem, and places the stock on the
+shelves. The returned :class:`RunningStore` knows each device's URL (a PTY path, or ``socket://`` with
+``socket_ports=True``) and plays scenarios on its :class:`simulators.world.World`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulators.demo import demo_scenario, initial_stock
+from simulators.devices import CardReaderDevice, PoleDisplayDevice, SerialDevice, UhfReaderDevice
+from simulators.errors import SimulatorError
+from simulators.gatewayconfig import write_gateway_config
+from simulators.hub import DeviceHub
+from simulators.modbus_device import ModbusIoDevice
+from simulators.scenario import Note, Scenario, TimedStep
+from simulators.storeplan import StorePlan, demo_store_path, load_store_plan
+from simulators.world import World, run_scenario
+
+_D = TypeVar("_D", bound=SerialDevice)
+
+__all__ = ["DeviceEndpoint", "RunningStore", "app", "run", "start_store", "write_gateway_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEndpoint:
+    """Where a gateway reaches one simulated device."""
+
+    name: str
+    kind: str  # uhf | card | display | modbus
+    protocol: str
+    zone: str | None
+    path: str  # the PTY a gateway on this machine opens
+    baudrate: int
+    antenna: int
+    socket_url: str | None = None  # socket://127.0.0.1:PORT when served over TCP
+
+    @property
+    def url(self) -> str:
+        """What goes into a gateway config: the socket URL if there is one, else the PTY path."""
+        return self.socket_url or self.path
+
+
+@dataclass
+class RunningStore:
+    plan: StorePlan
+    hub: DeviceHub
+    world: World
+    endpoints: dict[str, DeviceEndpoint]
+    devices: dict[str, SerialDevice]
+    io: ModbusIoDevice | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    def paths(self) -> dict[str, str]:
+        """Device name → URL for a gateway config."""
+        return {name: endpoint.url for name, endpoint in self.endpoints.items()}
+
+    def uhf(self, name: str) -> UhfReaderDevice:
+        return self._device(name, UhfReaderDevice)
+
+    def card_reader(self, name: str) -> CardReaderDevice:
+        return self._device(name, CardReaderDevice)
+
+    def display(self, name: str) -> PoleDisplayDevice:
+        return self._device(name, PoleDisplayDevice)
+
+    def _device(self, name: str, kind: type[_D]) -> _D:
+        device = self.devices.get(name)
+        if not isinstance(device, kind):
+            raise SimulatorError(f"no {kind.__name__} named {name!r}; devices: {sorted(self.devices)}")
+        return device
+
+    def play(self, scenario: Scenario, **options: Any) -> int:
+        """Run ``scenario`` on this store's world (options as :func:`simulators.world.run_scenario`)."""
+        return run_scenario(scenario, self.world, **options)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.io is not None:
+            self.io.stop()
+        self.hub.stop()
+
+    def __enter__(self) -> RunningStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_store(
+    store_file: Path | str | StorePlan, *, socket_ports: bool = False, seed: int = 0, miss_rate: float = 0.0
+) -> RunningStore:
+    """Start every device of the store and put its stock on the shelves."""
+    plan = store_file if isinstance(store_file, StorePlan) else load_store_plan(store_file)
+    hub = DeviceHub()
+    devices: dict[str, SerialDevice] = {}
+    endpoints: dict[str, DeviceEndpoint] = {}
+    io: ModbusIoDevice | None = None
+    try:
+        for spec in plan.devices():
+            if spec.kind == "modbus":
+                modem = hub.add_null_modem()
+                io = ModbusIoDevice(spec.name)
+                io.serve(modem.device_path)
+                path = modem.host_path
+            else:
+                device: SerialDevice
+                if spec.kind == "uhf":
+                    device = UhfReaderDevice(spec.name, seed=seed, miss_rate=miss_rate)
+                elif spec.kind == "card":
+                    device = CardReaderDevice(spec.name, "rdm6300", seed=seed)
+                else:
+                    device = PoleDisplayDevice(spec.name)
+                devices[spec.name] = device
+                path = hub.attach(device).path
+            socket_url = f"socket://127.0.0.1:{hub.expose_tcp(path)}" if socket_ports else None
+            endpoints[spec.name] = DeviceEndpoint(
+                spec.name, spec.kind, spec.protocol, spec.zone, path, spec.baudrate, spec.antenna, socket_url
+            )
+        uhf_by_zone = {spec.zone: spec.name for spec in plan.devices() if spec.kind == "uhf" and spec.zone}
+        world = World(devices, uhf_by_zone, io)
+        world.place({z: e for z, e in initial_stock(plan, seed).items() if z in uhf_by_zone})
+        hub.start()
+    except BaseException:
+        if io is not None:
+            io.stop()
+        hub.stop()
+        raise
+    return RunningStore(plan, hub, world, endpoints, devices, io)
+
+
+def _device_table(running: RunningStore) -> Table:
+    table = Table(title=f"Simulated devices of {running.plan.name or running.plan.store_id}")
+    for column in ("device", "protocol", "zone", "url", "baud"):
+        table.add_column(column)
+    for endpoint in running.endpoints.values():
+        table.add_row(endpoint.name, endpoint.protocol, endpoint.zone or "", endpoint.url, str(endpoint.baudrate))
+    return table
+
+
+def run(
+    store_file: Path | str | None = None,
+    *,
+    seed: int = 0,
+    shoppers: int = 3,
+    loop: bool = False,
+    speed: float = 1.0,
+    socket_ports: bool = False,
+    gateway_config: Path | None = None,
+    mqtt: dict[str, Any] | None = None,
+    gateway: str = "gw1",
+    console: Console | None = None,
+) -> int:
+    """Start the store, print its device URLs (and write a gateway config), play the demo scenario with a
+    progress display, and stop cleanly on Ctrl-C. Returns the number of steps played."""
+    console = console or Console()
+    plan = load_store_plan(store_file or demo_store_path())
+    scenario = demo_scenario(seed, shoppers, loop=loop, store=plan)
+    with start_store(plan, socket_ports=socket_ports, seed=seed) as running:
+        console.print(_device_table(running))
+        if gateway_config is not None:
+            written = write_gateway_config(running, gateway_config, mqtt=mqtt or {}, gateway=gateway)
+            console.print(f"gateway config written to {written}")
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=False
+        ) as progress:
+            task = progress.add_task(scenario.name, total=scenario.duration or 1.0)
+
+            def on_step(current: Scenario, timed: TimedStep) -> None:
+                if timed is current.steps[0]:
+                    progress.reset(task, total=current.duration or 1.0, description=current.name)
+                progress.update(task, completed=timed.at)
+                if isinstance(timed.step, Note):
+                    progress.update(task, description=f"{current.name}: {timed.step.text}")
+
+            try:
+                played = running.play(scenario, speed=speed, loop=loop, on_step=on_step)
+            except KeyboardInterrupt:
+                console.print("stopping")
+                return 0
+        for name, device in running.devices.items():
+            if isinstance(device, PoleDisplayDevice) and device.history:
+                console.print(f"{name} showed: " + " | ".join(" / ".join(lines) for lines in device.history))
+    return played
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Simulated readers, sensors and displays.")
+
+
+@app.command("run")
+def run_command(
+    store_file: Annotated[Path | None, typer.Argument(help="store file (TOML); default: the demo store")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the scenario")] = 0,
+    shoppers: Annotated[int, typer.Option(help="shoppers per round")] = 3,
+    loop: Annotated[bool, typer.Option(help="keep playing new rounds")] = False,
+    speed: Annotated[float, typer.Option(help="times real time")] = 1.0,
+    socket_ports: Annotated[bool, typer.Option(help="also serve each device on socket://127.0.0.1:PORT")] = False,
+    gateway_config: Annotated[Path | None, typer.Option(help="write a gateway config here")] = None,
+    gateway: Annotated[str, typer.Option(help="gateway id in that config")] = "gw1",
+    mqtt_host: Annotated[str, typer.Option()] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option()] = 1883,
+    mqtt_username: Annotated[str | None, typer.Option()] = None,
+    mqtt_password_file: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Start the store's virtual devices, print their ports, and play the demo scenario (Ctrl-C stops)."""
+    mqtt: dict[str, Any] = {"host": mqtt_host, "port": mqtt_port}
+    if mqtt_username:
+        mqtt["username"] = mqtt_username
+    if mqtt_password_file:
+        mqtt["password_file"] = mqtt_password_file.resolve()
+    try:
+        run(
+            store_file, seed=seed, shoppers=shoppers, loop=loop, speed=speed, socket_ports=socket_ports,
+            gateway_config=gateway_config, mqtt=mqtt, gateway=gateway,
+        )
+    except SimulatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
