@@ -199,6 +199,11 @@ def run(
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Simulated readers, sensors and displays.")
 
 
+@app.callback()
+def _group() -> None:
+    """Simulated readers, sensors and displays on virtual serial ports, driven by store scenarios."""
+
+
 @app.command("run")
 def run_command(
     store_file: Annotated[Path | None, typer.Argument(help="store file (TOML); default: the demo store")] = None,
