@@ -268,7 +268,9 @@ def multi_poll(count: int = 10000) -> bytes:
     """Inventory ``count`` rounds (0–65535), one notice per tag read, with repeats."""
     if not 0 <= count <= 0xFFFF:
         raise ReaderError(f"multi-poll count {count!r} is outside 0..65535")
-    return encode_frame(FRAME_TYPE_COMMAND, CMD_MULTI_POLL, MULTI_POLL_PARAMS.pack(MULTI_POLL_RESERVED, count))
+    return encode_frame(
+        FRAME_TYPE_COMMAND, CMD_MULTI_POLL, MULTI_POLL_PARAMS.pack(MULTI_POLL_RESERVED, count)
+    )
 
 
 def stop_multi_poll() -> bytes:
