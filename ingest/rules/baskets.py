@@ -6,11 +6,13 @@ dataclasses); everything that leaves the engine is a frozen value object of :mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
-from ingest.rules.model import Evidence, Product, Zone
+from ingest.rules.model import Evidence, Product, TransactionLine, Zone
 
 BasketStatus = Literal["open", "settling"]
 
@@ -82,3 +84,16 @@ class Basket:
 
     def line_evidence(self) -> tuple[Evidence, ...]:
         return (*self.evidence, *(line.evidence for line in self.lines.values()))
+
+
+def price_lines(basket: Basket, products: Mapping[str, Product]) -> tuple[TransactionLine, ...]:
+    """The basket's lines at today's catalog prices (the product as it joined, if the SKU is gone)."""
+    lines = []
+    for line in basket.lines.values():
+        product = products.get(line.product.sku, line.product)
+        lines.append(TransactionLine(line.tag, product.sku, product.name, product.price))
+    return tuple(lines)
+
+
+def total_of(lines: tuple[TransactionLine, ...]) -> Decimal:
+    return sum((line.unit_price for line in lines), Decimal(0))

@@ -22,11 +22,19 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Literal
 
-from ingest.rules.baskets import Basket, BasketLine, LaneReads, LaneState, Presence, basket_id
-from ingest.rules.errors import RulesError
+from ingest.rules.baskets import (
+    Basket,
+    BasketLine,
+    LaneReads,
+    LaneState,
+    Presence,
+    basket_id,
+    price_lines,
+    total_of,
+)
+from ingest.rules.checks import check_catalog, check_settings
 from ingest.rules.model import (
     Alert,
     BasketChanged,
@@ -39,7 +47,6 @@ from ingest.rules.model import (
     Sighting,
     TheftAlarm,
     TransactionCommitted,
-    TransactionLine,
     Zone,
 )
 from ingest.rules.views import BasketView, LaneView
@@ -50,32 +57,6 @@ STOCK_ZONES = frozenset({"shelf", "backroom", "cooler", "lane"})
 VISIT_ZONES = frozenset({"entrance", "lane"})
 _ALARM_MEMORY_PRUNE = 4096
 TriggerKind = Literal["settle", "exit"]
-
-
-def _check_settings(settings: RuleSettings) -> None:
-    problems = [
-        f"{name} must be {rule}, got {value!r}"
-        for name, value, ok, rule in (
-            ("settle_time_s", settings.settle_time_s, settings.settle_time_s >= 0, ">= 0"),
-            ("min_reads", settings.min_reads, settings.min_reads >= 1, ">= 1"),
-            ("visit_timeout_s", settings.visit_timeout_s, settings.visit_timeout_s > 0, "> 0"),
-            ("alarm_repeat_s", settings.alarm_repeat_s, settings.alarm_repeat_s >= 0, ">= 0"),
-            ("leave_together_s", settings.leave_together_s, settings.leave_together_s >= 0, ">= 0"),
-            ("min_rssi", settings.min_rssi, math.isfinite(settings.min_rssi), "a finite number"),
-        )
-        if not ok
-    ]
-    if problems:
-        raise RulesError("rule settings: " + "; ".join(problems))
-
-
-def _check_catalog(zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
-    for key, zone in zones.items():
-        if key != zone.name:
-            raise RulesError(f"zones[{key!r}]: the key differs from the zone's name {zone.name!r}")
-    for key, product in products.items():
-        if key != product.sku:
-            raise RulesError(f"products[{key!r}]: the key differs from the product's sku {product.sku!r}")
 
 
 class StoreEngine:
@@ -90,8 +71,8 @@ class StoreEngine:
         sold: Iterable[str] = (),
         locations: Mapping[str, str] | None = None,
     ) -> None:
-        _check_settings(settings)
-        _check_catalog(zones, products)
+        check_settings(settings)
+        check_catalog(zones, products)
         self._zones: dict[str, Zone] = dict(zones)
         self._products: dict[str, Product] = dict(products)
         self.settings = settings
@@ -141,7 +122,7 @@ class StoreEngine:
 
     def update_catalog(self, zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
         """Admin edits: later commits use these prices, displays and gateways."""
-        _check_catalog(zones, products)
+        check_catalog(zones, products)
         self._zones = dict(zones)
         self._products = dict(products)
 
@@ -169,8 +150,8 @@ class StoreEngine:
         )
         views = []
         for b in baskets:
-            lines = self._priced(b)
-            views.append(BasketView(b.basket_id, b.member, b.status, lines, self._total(lines), b.settles_at))
+            lines = price_lines(b, self._products)
+            views.append(BasketView(b.basket_id, b.member, b.status, lines, total_of(lines), b.settles_at))
         return LaneView(
             lane=lane,
             members=tuple(state.present) if state else (),
@@ -397,17 +378,6 @@ class StoreEngine:
             if basket.status == "settling" and basket.settles_at == due:
                 self._commit(basket, "settle", due, out)
 
-    def _priced(self, basket: Basket) -> tuple[TransactionLine, ...]:
-        lines = []
-        for line in basket.lines.values():
-            product = self._products.get(line.product.sku, line.product)
-            lines.append(TransactionLine(line.tag, product.sku, product.name, product.price))
-        return tuple(lines)
-
-    @staticmethod
-    def _total(lines: tuple[TransactionLine, ...]) -> Decimal:
-        return sum((line.unit_price for line in lines), Decimal(0))
-
     def _commit(
         self, basket: Basket, trigger: TriggerKind, at: datetime, out: list[Decision],
         *extra: Evidence,
@@ -428,8 +398,8 @@ class StoreEngine:
         if not basket.lines or basket.basket_id in self._committed:
             return
         self._committed.add(basket.basket_id)
-        lines = self._priced(basket)
-        total = self._total(lines)
+        lines = price_lines(basket, self._products)
+        total = total_of(lines)
         for line in lines:
             self._sold.add(line.tag)
             self._lane_reads.pop((basket.lane.name, line.tag), None)
