@@ -139,8 +139,9 @@ class Gateway:
         self._pipeline.join(JOIN_S)
         self.publisher.drain_and_join(drain_timeout)
         self.link.stop(final_publish=(self.topics["status"], self._status("offline")))
+        waiting = self.outbox.depth()
         self.outbox.close()
-        log.info("gateway stopped; %d messages wait in the outbox", self.publisher.in_flight)
+        log.info("gateway stopped; %d messages wait in the outbox", waiting)
 
     def counters(self) -> dict[str, object]:
         """Everything worth watching, as one flat-ish dict (logged every ``stats_interval_s``)."""

@@ -3,6 +3,7 @@ subscriber that sees what ingest would see."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -44,10 +45,8 @@ def read_master(pair: PtyPair, until: Callable[[bytes], bool], timeout: float = 
             raise AssertionError(f"the gateway wrote only {data!r} within {timeout} s")
         ready, _, _ = select.select([pair.master], [], [], min(left, 0.1))
         if ready:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 data += os.read(pair.master, 4096)
-            except BlockingIOError:
-                pass
     return data
 
 

@@ -82,10 +82,10 @@ def write(tmp_path: Path, text: str, password: str | None = "s3cret\n") -> Path:
     return path
 
 
-def refusal(tmp_path: Path, text: str, **kwargs: object) -> str:
+def refusal(tmp_path: Path, text: str) -> str:
     path = write(tmp_path, text)
     with pytest.raises(GatewayConfigError) as caught:
-        load_config(path, environ={}, **kwargs)  # type: ignore[arg-type]
+        load_config(path, environ={})
     message = str(caught.value)
     assert str(path) in message
     return message

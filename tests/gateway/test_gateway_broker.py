@@ -62,7 +62,10 @@ def epcs_seen(subscriber: Subscriber) -> set[str]:
 
 
 def test_reads_from_a_pty_arrive_as_batches_with_contiguous_seq(
-    broker: RunningBroker, ingest_subscriber: Subscriber, pty: Callable[[], PtyPair], tmp_path: Path,
+    broker: RunningBroker,
+    ingest_subscriber: Subscriber,
+    pty: Callable[[], PtyPair],
+    tmp_path: Path,
     running: Callable[[Path], Gateway],
 ) -> None:
     reader = pty()
@@ -79,13 +82,21 @@ def test_reads_from_a_pty_arrive_as_batches_with_contiguous_seq(
     ingest_subscriber.wait_for(lambda: epcs_seen(ingest_subscriber) >= set(EPCS[:3]), what="three EPCs")
     got = batches(ingest_subscriber)
     assert [b.seq for b in got] == list(range(1, len(got) + 1))
-    first = [r for b in got for r in b.reads if r.epc == EPCS[0]][0]
-    assert (first.event, first.reader, first.antenna, first.zone, first.rssi) == ("seen", "lane-1-uhf", 1, "lane-1", -55)
+    first = next(r for b in got for r in b.reads if r.epc == EPCS[0])
+    assert (first.event, first.reader, first.antenna, first.zone, first.rssi) == (
+        "seen",
+        "lane-1-uhf",
+        1,
+        "lane-1",
+        -55,
+    )
     assert all(b.store == "teststore" and b.gateway == "gw1" and not b.historical for b in got)
 
     # Silence: every tag leaves, with its total count.
     ingest_subscriber.wait_for(
-        lambda: {r.epc for b in batches(ingest_subscriber) for r in b.reads if r.event == "left"} >= set(EPCS[:3]),
+        lambda: (
+            {r.epc for b in batches(ingest_subscriber) for r in b.reads if r.event == "left"} >= set(EPCS[:3])
+        ),
         what="left reads",
     )
     lefts = {r.epc: r.count for b in batches(ingest_subscriber) for r in b.reads if r.event == "left"}
@@ -99,7 +110,10 @@ def test_reads_from_a_pty_arrive_as_batches_with_contiguous_seq(
 
 
 def test_broker_outage_loses_nothing(
-    broker: RunningBroker, ingest_subscriber: Subscriber, pty: Callable[[], PtyPair], tmp_path: Path,
+    broker: RunningBroker,
+    ingest_subscriber: Subscriber,
+    pty: Callable[[], PtyPair],
+    tmp_path: Path,
     running: Callable[[Path], Gateway],
 ) -> None:
     reader = pty()
@@ -119,7 +133,9 @@ def test_broker_outage_loses_nothing(
     assert gateway.outbox.depth() >= 3, "reads made during the outage wait in the outbox"
 
     broker.broker.start()
-    ingest_subscriber.wait_for(lambda: epcs_seen(ingest_subscriber) >= set(outage), timeout=30, what="outage reads")
+    ingest_subscriber.wait_for(
+        lambda: epcs_seen(ingest_subscriber) >= set(outage), timeout=30, what="outage reads"
+    )
     deadline = time.monotonic() + 10
     while gateway.outbox.depth() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -130,7 +146,10 @@ def test_broker_outage_loses_nothing(
 
 
 def test_display_command_shows_text_and_is_acknowledged(
-    broker: RunningBroker, ingest_subscriber: Subscriber, pty: Callable[[], PtyPair], tmp_path: Path,
+    broker: RunningBroker,
+    ingest_subscriber: Subscriber,
+    pty: Callable[[], PtyPair],
+    tmp_path: Path,
     running: Callable[[Path], Gateway],
 ) -> None:
     screen = pty()
@@ -148,8 +167,13 @@ width = 20
     try:
         now = datetime.now(UTC)
         command = Command(
-            id="cmd-1", store="teststore", gateway="gw1", action="display", target="lane-1-display",
-            text=["Total 3.48 EUR", "Thank you, Ada"], issued_at=now,
+            id="cmd-1",
+            store="teststore",
+            gateway="gw1",
+            action="display",
+            target="lane-1-display",
+            text=["Total 3.48 EUR", "Thank you, Ada"],
+            issued_at=now,
         )
         sender.publish(gateway_topic("teststore", "gw1", "cmd"), encode(command)).wait(5)
         expected = display.show(["Total 3.48 EUR", "Thank you, Ada"], 20)
@@ -170,3 +194,35 @@ width = 20
         assert not got["cmd-3"].ok and "invalid command payload" in got["cmd-3"].error
     finally:
         sender.stop()
+
+
+def test_reads_kept_across_a_gateway_restart_go_out_after_it(
+    broker: RunningBroker, ingest_subscriber: Subscriber, pty: Callable[[], PtyPair], tmp_path: Path
+) -> None:
+    reader = pty()
+    config = load_config(gateway_toml(broker, tmp_path, readers=uhf_reader(reader)), environ={})
+    broker.broker.stop()
+    first = Gateway(config)
+    first.start()
+    read_master(reader, lambda data: multi_poll() in data)
+    os.write(reader.master, b"".join(encode_tag_notice(epc, rssi=-58) for epc in EPCS[:5]))
+    deadline = time.monotonic() + 10
+    while first.stats.raw_reads < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.stop(drain_timeout=0.2)  # the broker is down: everything stays in the outbox
+
+    broker.broker.start()
+    second = Gateway(config)
+    assert second.outbox.depth() >= 1
+    second.start()
+    try:
+        ingest_subscriber.wait_for(
+            lambda: epcs_seen(ingest_subscriber) >= set(EPCS[:5]), timeout=30, what="kept reads"
+        )
+        got = batches(ingest_subscriber)
+        seqs = sorted(b.seq for b in got)
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        second.stop(drain_timeout=0.5)
+    offline = decode(Status, ingest_subscriber.received("/status")[-1].payload)
+    assert offline.state == "offline", "a clean stop leaves a retained 'offline' status"
