@@ -130,7 +130,8 @@ class DisplayDecoder:
     """Bytes the display receives in, operations out, for any chunking.
 
     An unknown or broken command counts one ``bad_frames``; its first byte is dropped and the scan resumes
-    after it. Bytes outside any command (stray text) count in ``discarded_bytes``.
+    after it. Bytes outside any command (stray text) count in ``discarded_bytes``. The buffer never holds
+    more than one maximal write command.
     """
 
     def __init__(self) -> None:
@@ -138,6 +139,11 @@ class DisplayDecoder:
         self.bad_frames = 0
         self.discarded_bytes = 0
         self.last_error: str | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a command."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[DisplayOp]:
         """Add received bytes; return the operations completed by them (never raises)."""

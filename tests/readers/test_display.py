@@ -101,7 +101,11 @@ commands = st.one_of(
 def test_any_chunking_yields_the_same_operations(stream: bytes, data: st.DataObject) -> None:
     whole, chopped = DisplayDecoder(), DisplayDecoder()
     assert feed_all(chopped.feed, data.draw(chunkings(stream))) == whole.feed(stream)
-    assert (chopped.bad_frames, chopped.discarded_bytes) == (whole.bad_frames, whole.discarded_bytes)
+    assert (chopped.bad_frames, chopped.discarded_bytes, chopped.buffered) == (
+        whole.bad_frames,
+        whole.discarded_bytes,
+        whole.buffered,
+    )
 
 
 @settings(max_examples=200)
@@ -110,6 +114,7 @@ def test_random_bytes_never_raise(noise: bytes, data: st.DataObject) -> None:
     decoder = DisplayDecoder()
     DisplayScreen().apply(feed_all(decoder.feed, data.draw(chunkings(noise))))
     assert decoder.bad_frames <= noise.count(0x1B)
+    assert decoder.buffered <= len(display.WRITE_PREFIX) + 1 + display.MAX_TEXT
 
 
 @settings(max_examples=200)
