@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -19,9 +19,12 @@ from ingest.db import schema as t
 from ingest.db.errors import DatabaseError, NotFound
 from ingest.rules.model import ZONE_TYPES, Product, Zone
 
+if TYPE_CHECKING:
+    from ingest.storefile import StoreFile
+
 BindingKind = Literal["member", "staff", "item"]
 _TAG_RE = re.compile(r"^(EPC:[0-9A-F]{4,124}|UID:[0-9A-F]{4,32})$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,7 @@ def normalise_tag(tag: str) -> str:
 
 def _check_name(value: str, what: str) -> str:
     if not _NAME_RE.match(value):
-        raise DatabaseError(f"{what} {value!r} is not valid: 1-64 letters, digits, '-', '_' or '.'")
+        raise DatabaseError(f"{what} {value!r} is not valid: 1-64 letters, digits, '-', '_', '.', ':' or '/'")
     return value
 
 
@@ -230,7 +233,7 @@ def seed(
     return config_version(conn)
 
 
-def seed_from_store_file(conn: Connection, store_file: Any) -> int:
+def seed_from_store_file(conn: Connection, store_file: StoreFile) -> int:
     """Seed from a loaded store file (:func:`ingest.storefile.load_store_file`); idempotent."""
     from ingest.db.storefile_adapter import seed_arguments
 

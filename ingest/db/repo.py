@@ -35,6 +35,7 @@ __all__ = [
     "ProductRow",
     "ProductStock",
     "TagBindingRow",
+    "TagIdentityRow",
     "TransactionDetail",
     "TransactionLineRow",
     "TransactionSummary",
@@ -44,6 +45,7 @@ __all__ = [
     "get_member",
     "get_transaction",
     "health",
+    "identify_tags",
     "inventory",
     "list_alerts",
     "list_products",
@@ -347,3 +349,40 @@ def health(conn: Connection) -> Health:
         ).scalar_one(),
         config_version=config_version(conn),
     )
+
+
+# -- tag look-up (the dashboard's live presence view) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagIdentityRow:
+    tag: str
+    kind: str
+    """``member``, ``staff`` or ``item``."""
+    ref: str
+    """Member or staff id; the SKU of an item."""
+    name: str
+
+
+def identify_tags(conn: Connection, tags: list[str]) -> dict[str, TagIdentityRow]:
+    """What each known tag is: a member's or staff card with the person's name, or an item with its
+    product's name. Unknown tags are left out."""
+    found: dict[str, TagIdentityRow] = {}
+    wanted = list(dict.fromkeys(tags))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        people = (
+            select(t.tag_bindings.c.tag, t.tag_bindings.c.kind, t.tag_bindings.c.ref, t.members.c.name)
+            .join(t.members, t.members.c.id == t.tag_bindings.c.ref)
+            .where(t.tag_bindings.c.tag.in_(chunk), t.tag_bindings.c.kind.in_(("member", "staff")))
+        )
+        for r in conn.execute(people):
+            found[r.tag] = TagIdentityRow(r.tag, r.kind, r.ref, r.name)
+        stock = (
+            select(t.items.c.tag, t.items.c.sku, t.products.c.name)
+            .join(t.products, t.products.c.sku == t.items.c.sku)
+            .where(t.items.c.tag.in_(chunk))
+        )
+        for item in conn.execute(stock):
+            found[item.tag] = TagIdentityRow(item.tag, "item", item.sku, item.name)
+    return found

@@ -37,6 +37,8 @@ NAME = 64
 TAG = 140
 """``EPC:`` plus up to 124 hex digits, or ``UID:`` plus a card number."""
 MONEY = 24
+BASKET_ID = 200
+"""Basket and transaction ids: ``{lane}:{member}:{opened_at}`` (see ``ingest.rules.baskets.basket_id``)."""
 
 ITEM_STATUSES = ("in_store", "sold", "missing")
 TAG_KINDS = ("member", "staff", "item")
@@ -154,7 +156,7 @@ visits = Table(
 baskets = Table(
     "baskets",
     metadata,
-    Column("id", String(NAME), primary_key=True),
+    Column("id", String(BASKET_ID), primary_key=True),
     Column("store", String(NAME), nullable=False),
     Column("member", String(NAME), nullable=False),
     Column("lane", String(NAME), nullable=False),
@@ -167,7 +169,7 @@ baskets = Table(
 basket_items = Table(
     "basket_items",
     metadata,
-    Column("basket_id", String(NAME), ForeignKey("baskets.id"), primary_key=True),
+    Column("basket_id", String(BASKET_ID), ForeignKey("baskets.id"), primary_key=True),
     Column("tag", String(TAG), primary_key=True),
     Column("sku", String(NAME), nullable=False),
     Column("added_at", UtcDateTime, nullable=False),
@@ -176,7 +178,7 @@ basket_items = Table(
 transactions = Table(
     "transactions",
     metadata,
-    Column("id", String(NAME), primary_key=True),
+    Column("id", String(BASKET_ID), primary_key=True),
     Column("store", String(NAME), nullable=False),
     Column("member", String(NAME), nullable=False, index=True),
     Column("lane", String(NAME), nullable=False),
@@ -190,7 +192,7 @@ transaction_lines = Table(
     "transaction_lines",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("transaction_id", String(NAME), ForeignKey("transactions.id"), nullable=False, index=True),
+    Column("transaction_id", String(BASKET_ID), ForeignKey("transactions.id"), nullable=False, index=True),
     Column("tag", String(TAG), nullable=False, unique=True),
     Column("sku", String(NAME), nullable=False),
     Column("name", String(200), nullable=False),

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.db.admin import Person, StockItem
+from ingest.storefile import StoreFile
 
 
-def seed_arguments(store_file: Any) -> dict[str, Any]:
+def seed_arguments(store_file: StoreFile) -> dict[str, Any]:
     store = store_file.store
     return {
         "store": store.id,
-        "name": getattr(store, "name", ""),
-        "currency": getattr(store, "currency", "EUR"),
+        "name": store.name,
+        "currency": store.currency,
         "zones": list(store_file.zones_by_name().values()),
         "products": list(store_file.products_by_sku().values()),
         "members": [Person(m.id, m.name, tuple(m.tags)) for m in store_file.members],

@@ -37,7 +37,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_alerts_open', ['cleared_at', 'kind'], unique=False)
 
     op.create_table('baskets',
-    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=200), nullable=False),
     sa.Column('store', sa.String(length=64), nullable=False),
     sa.Column('member', sa.String(length=64), nullable=False),
     sa.Column('lane', sa.String(length=64), nullable=False),
@@ -130,7 +130,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tag_bindings_tag'), ['tag'], unique=False)
 
     op.create_table('transactions',
-    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=200), nullable=False),
     sa.Column('store', sa.String(length=64), nullable=False),
     sa.Column('member', sa.String(length=64), nullable=False),
     sa.Column('lane', sa.String(length=64), nullable=False),
@@ -158,7 +158,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_visits_member'), ['member'], unique=False)
 
     op.create_table('basket_items',
-    sa.Column('basket_id', sa.String(length=64), nullable=False),
+    sa.Column('basket_id', sa.String(length=200), nullable=False),
     sa.Column('tag', sa.String(length=140), nullable=False),
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
@@ -189,7 +189,7 @@ def upgrade() -> None:
 
     op.create_table('transaction_lines',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('transaction_id', sa.String(length=64), nullable=False),
+    sa.Column('transaction_id', sa.String(length=200), nullable=False),
     sa.Column('tag', sa.String(length=140), nullable=False),
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),

@@ -1,0 +1,211 @@
+"""Decisions of the rules engine → rows, plus the events and commands to send once they are committed.
+
+:func:`apply_decisions` runs inside the caller's transaction (the same one that records the batch's
+``(gateway, seq)``), so a batch's effects are stored all or nothing. It returns an :class:`Outgoing`
+of business events and gateway commands; the caller sends them only after the commit.
+
+Exactly once: a transaction id (the basket id) is inserted once and a tag is sold once
+(``transaction_lines.tag`` is unique); a repeated commit is a no-op that sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from contract.payloads import BusinessEvent, Command, utc_rfc3339
+from ingest.db import schema as t
+from ingest.rules.model import (
+    Alert,
+    BasketChanged,
+    BasketHeld,
+    Decision,
+    Evidence,
+    ItemMoved,
+    TheftAlarm,
+    TransactionCommitted,
+    VisitClosed,
+    VisitOpened,
+)
+
+log = logging.getLogger(__name__)
+ALARM_SECONDS = 5.0
+DISPLAY_WIDTH = 20
+
+
+@dataclass
+class Outgoing:
+    events: list[BusinessEvent] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+
+    def extend(self, other: Outgoing) -> None:
+        self.events.extend(other.events)
+        self.commands.extend(other.commands)
+
+
+def evidence_json(evidence: Iterable[Evidence]) -> list[dict[str, Any]]:
+    return [{**asdict(e), "at": utc_rfc3339(e.at)} for e in evidence]
+
+
+def new_command(
+    conn: Connection, store: str, gateway: str, action: str, target: str, at: datetime, *,
+    text: Iterable[str] = (), duration_s: float | None = None, reason: str = "",
+) -> Command:
+    """Build a command and record it in ``commands`` (acknowledged later by the gateway's ``ack``)."""
+    command = Command(
+        id=f"{action}-{uuid.uuid4().hex[:20]}", store=store, gateway=gateway, action=action,  # type: ignore[arg-type]
+        target=target, text=[line[:200] for line in text], duration_s=duration_s, reason=reason[:200],
+        issued_at=at,
+    )
+    conn.execute(insert(t.commands).values(
+        id=command.id, store=store, gateway=gateway, action=action, target=target,
+        payload=command.model_dump(mode="json", by_alias=True, exclude_none=True), issued_at=at,
+    ))
+    return command
+
+
+def _event(store: str, kind: str, at: datetime, data: dict[str, Any]) -> BusinessEvent:
+    return BusinessEvent(store=store, type=kind, at=at, data=data)  # type: ignore[arg-type]
+
+
+def _alert_row(conn: Connection, store: str, alert: Alert, kind: str | None = None) -> BusinessEvent:
+    evidence = evidence_json(alert.evidence)
+    kind = kind or alert.kind
+    values: dict[str, Any] = {"store": store, "kind": kind, "severity": alert.severity, "message": alert.message,
+              "zone": alert.zone, "tag": alert.tag, "member": alert.member, "evidence": evidence, "at": alert.at}
+    alert_id = conn.execute(insert(t.alerts).values(**values).returning(t.alerts.c.id)).scalar_one()
+    if kind.endswith("_cleared"):
+        cleared = kind.removesuffix("_cleared")
+        conn.execute(update(t.alerts).where(
+            t.alerts.c.kind == cleared, t.alerts.c.zone == alert.zone, t.alerts.c.cleared_at.is_(None)
+        ).values(cleared_at=alert.at))
+    return _event(store, "alert", alert.at, {**values, "id": alert_id, "at": utc_rfc3339(alert.at),
+                                             "details": dict(alert.details)})
+
+
+def _stock_event(conn: Connection, store: str, sku: str, zone: str | None, at: datetime) -> BusinessEvent | None:
+    product = conn.execute(select(t.products.c.name, t.products.c.reorder_below).where(t.products.c.sku == sku)).first()
+    if product is None:
+        return None
+    in_store = conn.execute(
+        select(func.count()).select_from(t.items).where(t.items.c.sku == sku, t.items.c.status == "in_store")
+    ).scalar_one()
+    return _event(store, "inventory", at, {"sku": sku, "name": product.name, "zone": zone, "in_store": in_store,
+                                           "reorder": in_store < product.reorder_below})
+
+
+def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, out: Outgoing) -> None:
+    if conn.execute(select(t.transactions.c.id).where(t.transactions.c.id == d.transaction_id)).first():
+        log.info("transaction %s was committed before: nothing to do", d.transaction_id)
+        return
+    tags = [line.tag for line in d.lines]
+    already = set(conn.execute(select(t.transaction_lines.c.tag).where(t.transaction_lines.c.tag.in_(tags))).scalars())
+    lines = [line for line in d.lines if line.tag not in already]
+    total, points = d.total, d.points
+    if already:
+        log.warning("transaction %s: %s were sold before and are left out", d.transaction_id, sorted(already))
+        total = sum((line.unit_price for line in lines), Decimal(0))
+        points = int(total)
+    if not lines:
+        return
+    conn.execute(insert(t.transactions).values(
+        id=d.transaction_id, store=store, member=d.member, lane=d.lane, total=str(total), points=points,
+        trigger=d.trigger, at=d.at))
+    conn.execute(insert(t.transaction_lines), [
+        {"transaction_id": d.transaction_id, "tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price)}
+        for x in lines])
+    for line in lines:
+        _upsert_item(conn, line.tag, line.sku, status="sold", zone=None, at=d.at)
+    conn.execute(update(t.baskets).where(t.baskets.c.id == d.transaction_id).values(status="committed", updated_at=d.at))
+    name = conn.execute(select(t.members.c.name).where(t.members.c.id == d.member)).scalar()
+    out.events.append(_event(store, "transaction", d.at, {
+        "id": d.transaction_id, "member": d.member, "member_name": name, "lane": d.lane,
+        "lines": [{"tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price)} for x in lines],
+        "total": str(total), "points": points, "trigger": d.trigger, "at": utc_rfc3339(d.at),
+    }))
+    for sku in sorted({x.sku for x in lines}):
+        stock = _stock_event(conn, store, sku, d.lane, d.at)
+        if stock is not None:
+            out.events.append(stock)
+    if d.display is not None and d.gateway is not None:
+        receipt = [*(f"{x.name[:DISPLAY_WIDTH - 8]} {x.unit_price}" for x in lines[:2]), f"TOTAL {total}"]
+        if len(lines) > 2:
+            receipt = [f"{len(lines)} items", f"TOTAL {total}", f"+{points} points"]
+        out.commands.append(new_command(conn, store, d.gateway, "display", d.display, d.at, text=receipt,
+                                        reason=f"receipt {d.transaction_id}"))
+
+
+def _upsert_item(conn: Connection, tag: str, sku: str | None, *, status: str | None, zone: str | None,
+                 at: datetime) -> bool:
+    """Create or update an item row; False if the item is unknown and has no SKU to create it with."""
+    values: dict[str, Any] = {"last_seen": at}
+    if status is not None:
+        values["status"] = status
+    if zone is not None:
+        values["last_zone"] = zone
+    done = conn.execute(update(t.items).where(t.items.c.tag == tag).values(**values))
+    if done.rowcount:
+        return True
+    if sku is None or conn.execute(select(t.products.c.sku).where(t.products.c.sku == sku)).first() is None:
+        return False
+    conn.execute(insert(t.items).values(tag=tag, sku=sku, status=status or "in_store", last_zone=zone, last_seen=at))
+    return True
+
+
+def _basket(conn: Connection, store: str, d: BasketChanged, out: Outgoing) -> None:
+    if conn.execute(select(t.baskets.c.id).where(t.baskets.c.id == d.basket_id)).first() is None:
+        conn.execute(insert(t.baskets).values(id=d.basket_id, store=store, member=d.member, lane=d.lane,
+                                              status="open", opened_at=d.at, updated_at=d.at))
+    else:
+        conn.execute(update(t.baskets).where(t.baskets.c.id == d.basket_id).values(updated_at=d.at))
+    key = (t.basket_items.c.basket_id == d.basket_id, t.basket_items.c.tag == d.tag)
+    conn.execute(delete(t.basket_items).where(*key))
+    if d.change == "added":
+        conn.execute(insert(t.basket_items).values(basket_id=d.basket_id, tag=d.tag, sku=d.sku, added_at=d.at))
+    out.events.append(_event(store, "basket", d.at, {"id": d.basket_id, "member": d.member, "lane": d.lane,
+                                                      "tag": d.tag, "sku": d.sku, "change": d.change}))
+
+
+def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision]) -> Outgoing:
+    """Store each decision; return the events and commands to send after the commit."""
+    out = Outgoing()
+    for d in decisions:
+        if isinstance(d, TransactionCommitted):
+            _commit_transaction(conn, store, d, out)
+        elif isinstance(d, TheftAlarm):
+            alert = Alert(kind="theft", severity="critical", at=d.at, zone=d.zone, tag=d.tag, evidence=d.evidence,
+                          message=f"unpaid item {d.tag} ({d.sku or 'unknown product'}) passed {d.zone}")
+            out.events.append(_alert_row(conn, store, alert))
+            if d.alarm is not None:
+                out.commands.append(new_command(conn, store, d.gateway, "alarm", d.alarm, d.at,
+                                                duration_s=ALARM_SECONDS, reason=f"theft {d.tag}"))
+        elif isinstance(d, Alert):
+            out.events.append(_alert_row(conn, store, d))
+        elif isinstance(d, BasketHeld):
+            conn.execute(update(t.baskets).where(t.baskets.c.lane == d.lane, t.baskets.c.status == "open")
+                         .values(status="held", updated_at=d.at))
+        elif isinstance(d, BasketChanged):
+            _basket(conn, store, d, out)
+        elif isinstance(d, ItemMoved):
+            if _upsert_item(conn, d.tag, d.sku, status=None, zone=d.zone, at=d.at) and d.sku is not None:
+                conn.execute(update(t.items).where(t.items.c.tag == d.tag, t.items.c.status == "missing")
+                             .values(status="in_store"))
+                stock = _stock_event(conn, store, d.sku, d.zone, d.at)
+                if stock is not None:
+                    out.events.append(stock)
+        elif isinstance(d, VisitOpened):
+            conn.execute(insert(t.visits).values(store=store, member=d.member, zone=d.zone, opened_at=d.at))
+            out.events.append(_event(store, "visit", d.at, {"member": d.member, "zone": d.zone, "state": "open"}))
+        elif isinstance(d, VisitClosed):
+            conn.execute(update(t.visits).where(t.visits.c.member == d.member, t.visits.c.closed_at.is_(None))
+                         .values(closed_at=d.at, close_reason=d.reason))
+            out.events.append(_event(store, "visit", d.at, {"member": d.member, "state": "closed",
+                                                            "reason": d.reason}))
+    return out

@@ -1,0 +1,119 @@
+"""Bookkeeping rows of the consumer: batches seen, gateway status, sensor values, acks, dead letters;
+and the state ingest loads at start (layout, catalog, bindings, sold items, last locations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from contract.payloads import Ack, SensorsBatch, Status
+from ingest.db import schema as t
+from ingest.db.admin import config_version
+from ingest.resolve import Binding
+from ingest.rules.model import Product, Zone
+
+MAX_DEAD_LETTER_BYTES = 16_384
+
+
+def seen_batch(conn: Connection, store: str, gateway: str, seq: int) -> bool:
+    """True if this (store, gateway, seq) was processed before (a redelivery or a replay)."""
+    key = (t.gateway_batches.c.store == store, t.gateway_batches.c.gateway == gateway, t.gateway_batches.c.seq == seq)
+    return conn.execute(select(t.gateway_batches.c.seq).where(*key)).first() is not None
+
+
+def last_seq(conn: Connection, store: str, gateway: str) -> int | None:
+    row = conn.execute(select(t.gateways.c.last_seq).where(
+        t.gateways.c.store == store, t.gateways.c.gateway == gateway)).first()
+    return None if row is None else row.last_seq
+
+
+def record_batch(conn: Connection, store: str, gateway: str, seq: int, kind: str, at: datetime) -> None:
+    """Remember the batch (the primary key makes a concurrent duplicate fail the whole transaction)."""
+    conn.execute(insert(t.gateway_batches).values(store=store, gateway=gateway, seq=seq, kind=kind, received_at=at))
+    key = (t.gateways.c.store == store, t.gateways.c.gateway == gateway)
+    current = conn.execute(select(t.gateways.c.last_seq).where(*key)).first()
+    if current is None:
+        conn.execute(insert(t.gateways).values(store=store, gateway=gateway, state="online", last_seen=at,
+                                               last_seq=seq, last_batch_at=at, config={}))
+    else:
+        conn.execute(update(t.gateways).where(*key).values(
+            last_seen=at, last_batch_at=at, last_seq=max(seq, current.last_seq or 0)))
+
+
+def record_status(conn: Connection, status: Status) -> None:
+    key = (t.gateways.c.store == status.store, t.gateways.c.gateway == status.gateway)
+    summary = {"version": status.version, "devices": [d.model_dump(mode="json") for d in status.devices]}
+    values = {"state": status.state, "last_seen": status.at, "config": summary}
+    if conn.execute(update(t.gateways).where(*key).values(**values)).rowcount == 0:
+        conn.execute(insert(t.gateways).values(store=status.store, gateway=status.gateway, **values))
+
+
+def record_sensors(conn: Connection, batch: SensorsBatch) -> None:
+    """Keep the latest value of each sensor (the history goes to the time series)."""
+    latest: dict[str, Any] = {}
+    for sample in batch.samples:
+        if sample.sensor not in latest or latest[sample.sensor].at <= sample.at:
+            latest[sample.sensor] = sample
+    for sample in latest.values():
+        values = {"store": batch.store, "gateway": batch.gateway, "kind": sample.kind, "value": sample.value,
+                  "unit": sample.unit, "zone": sample.zone, "at": sample.at}
+        where = (t.sensor_latest.c.sensor == sample.sensor,)
+        row = conn.execute(select(t.sensor_latest.c.at).where(*where)).first()
+        if row is None:
+            conn.execute(insert(t.sensor_latest).values(sensor=sample.sensor, **values))
+        elif row.at <= sample.at:
+            conn.execute(update(t.sensor_latest).where(*where).values(**values))
+
+
+def record_ack(conn: Connection, ack: Ack) -> bool:
+    """Store a gateway's answer to a command; False if no such command was sent to that gateway."""
+    done = conn.execute(
+        update(t.commands)
+        .where(t.commands.c.id == ack.id, t.commands.c.gateway == ack.gateway, t.commands.c.store == ack.store)
+        .values(ack_ok=ack.ok, ack_error=ack.error or None, acked_at=ack.at)
+    )
+    return bool(done.rowcount)
+
+
+def record_dead_letter(conn: Connection, topic: str, reason: str, payload: bytes, at: datetime) -> None:
+    conn.execute(insert(t.dead_letters).values(
+        topic=topic[:300], reason=reason, payload=payload[:MAX_DEAD_LETTER_BYTES], payload_size=len(payload),
+        received_at=at))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    """What the engine and the resolver start from."""
+
+    zones: dict[str, Zone]
+    products: dict[str, Product]
+    bindings: tuple[Binding, ...]
+    sold: frozenset[str]
+    locations: dict[str, str]
+    config_version: int
+
+
+def load_state(conn: Connection, store: str) -> StoreState:
+    zones = {
+        r.name: Zone(r.name, r.type, r.display, r.alarm, r.gateway)
+        for r in conn.execute(select(t.zones).where(t.zones.c.store == store))
+    }
+    products = {
+        r.sku: Product(r.sku, r.name, Decimal(r.price), r.gtin, r.category, r.reorder_below)
+        for r in conn.execute(select(t.products).where(t.products.c.store == store))
+    }
+    bindings = tuple(
+        Binding(r.tag, r.kind, r.ref, r.valid_from, r.valid_to)
+        for r in conn.execute(select(t.tag_bindings).order_by(t.tag_bindings.c.id))
+    )
+    sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")).scalars())
+    locations = {
+        r.tag: r.last_zone
+        for r in conn.execute(select(t.items.c.tag, t.items.c.last_zone).where(
+            t.items.c.status != "sold", t.items.c.last_zone.is_not(None)))
+    }
+    return StoreState(zones, products, bindings, sold, locations, config_version(conn))

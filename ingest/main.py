@@ -1,0 +1,47 @@
+"""Entry point of ``silentcommerce ingest``: build the settings, run the service until a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from ingest.service import IngestService, IngestSettings
+from ingest.tsdb import TsdbSettings
+from silentcommerce.mqtt import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | None = None) -> None:
+    """Run ingest for the store in ``store_file`` until SIGINT or SIGTERM (blocking).
+
+    ``mqtt`` normally names the ``ingest`` user; a persistent session is used whatever it says (ingest
+    must not lose the reads that arrive while it restarts).
+    """
+    service = IngestService(IngestSettings(store_file=store_file, db_url=db_url, mqtt=mqtt, tsdb=tsdb))
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping ingest", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
+    service.start()
+    log.info("ingest for store %s running (database %s)", service.store, _redact(db_url))
+    try:
+        stop.wait()
+    finally:
+        service.stop()
+        log.info("ingest stopped: %s", service.stats)
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

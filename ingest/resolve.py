@@ -1,0 +1,135 @@
+"""From validated reads to the engine's :class:`Sighting`: which zone, and what each tag is bound to.
+
+Pure: the resolver is built from the store layout, the catalog and the tag bindings (loaded by the
+service from the database) and does no I/O. A tag is, in this order:
+
+1. a member or staff card/wristband bound to that person, if the read falls inside the binding's validity;
+2. an item explicitly bound to a product SKU (the store file's ``[[items]]``, the dashboard);
+3. an SGTIN-96 EPC whose GTIN is in the catalog: an item of that product;
+4. otherwise ``unknown``.
+
+A read from a zone the layout does not know cannot be placed: it is counted, the zone is reported once
+as an ``unknown_zone`` alert, and the read is left out (nothing crashes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from contract.payloads import ReadsBatch, TagRead
+from ingest.rules.model import Alert, Product, Sighting, TagKind, Zone
+from readers.epc import Sgtin, decode_epc
+from readers.errors import ReaderError
+
+NO_ZONE = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A tag bound to a member, a staff member or (kind ``item``) a product SKU."""
+
+    tag: str
+    kind: str
+    ref: str
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= moment) and (
+            self.valid_to is None or moment < self.valid_to
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    sightings: tuple[Sighting, ...]
+    alerts: tuple[Alert, ...] = ()
+    unplaced: int = 0
+    """Reads left out because their zone is unknown."""
+
+
+@dataclass
+class ResolverStats:
+    reads: int = 0
+    unplaced: int = 0
+    unplaced_by_zone: Counter[str] = field(default_factory=Counter)
+
+
+class TagResolver:
+    """Resolves each read of a batch to a :class:`Sighting`; keeps counts of what it could not place."""
+
+    def __init__(
+        self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding]
+    ) -> None:
+        self.stats = ResolverStats()
+        self._alerted_zones: set[str] = set()
+        self._zones: dict[str, Zone] = {}
+        self._by_gtin: dict[str, str] = {}
+        self._bindings: dict[str, list[Binding]] = {}
+        self.update(zones, products, bindings)
+
+    def update(self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding]) -> None:
+        """Replace layout, catalog and bindings (after an admin edit)."""
+        self._zones = dict(zones)
+        self._by_gtin = {p.gtin: p.sku for p in products if p.gtin}
+        grouped: dict[str, list[Binding]] = {}
+        for binding in bindings:
+            grouped.setdefault(binding.tag, []).append(binding)
+        self._bindings = grouped
+        self._alerted_zones.clear()  # a zone still unknown after an edit is reported afresh
+
+    def identify(self, tag: str, at: datetime) -> tuple[TagKind, str | None]:
+        """What ``tag`` (``EPC:…``/``UID:…``) is at time ``at``: (kind, member id / staff id / SKU)."""
+        for binding in self._bindings.get(tag, ()):
+            if binding.valid_at(at) and binding.kind in ("member", "staff", "item"):
+                return binding.kind, binding.ref  # type: ignore[return-value]
+        if tag.startswith("EPC:"):
+            try:
+                decoded = decode_epc(tag[4:])
+            except ReaderError:
+                return "unknown", None
+            if isinstance(decoded, Sgtin):
+                sku = self._by_gtin.get(decoded.gtin)
+                if sku is not None:
+                    return "item", sku
+        return "unknown", None
+
+    def zone(self, name: str | None) -> Zone | None:
+        return None if name is None else self._zones.get(name)
+
+    def sighting(self, read: TagRead, gateway: str, zone: Zone, *, historical: bool = False) -> Sighting:
+        tag = read.tag
+        kind, ref = self.identify(tag, read.last_seen)
+        return Sighting(
+            tag=tag, kind=kind, ref=ref, zone=zone, gateway=gateway, reader=read.reader, antenna=read.antenna,
+            rssi=read.rssi, count=read.count, event=read.event, first_seen=read.first_seen, at=read.last_seen,
+            historical=historical,
+        )
+
+    def resolve(self, batch: ReadsBatch) -> Resolution:
+        sightings: list[Sighting] = []
+        alerts: list[Alert] = []
+        unplaced = 0
+        for read in batch.reads:
+            self.stats.reads += 1
+            zone = self.zone(read.zone)
+            if zone is None:
+                unplaced += 1
+                name = read.zone or NO_ZONE
+                self.stats.unplaced += 1
+                self.stats.unplaced_by_zone[name] += 1
+                if name not in self._alerted_zones:
+                    self._alerted_zones.add(name)
+                    alerts.append(Alert(
+                        kind="unknown_zone", severity="warning", at=read.last_seen, zone=read.zone,
+                        message=(f"gateway {batch.gateway} reports reads from zone {name!r} (reader "
+                                 f"{read.reader}, antenna {read.antenna}), which the store layout does not "
+                                 f"define; such reads are counted and ignored"),
+                        details={"gateway": batch.gateway, "reader": read.reader},
+                    ))
+                continue
+            sightings.append(self.sighting(read, batch.gateway, zone, historical=batch.historical))
+        return Resolution(tuple(sightings), tuple(alerts), unplaced)

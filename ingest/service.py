@@ -1,0 +1,369 @@
+"""The ingest service: consume gateway traffic, run the rules, keep state, answer with commands.
+
+Threads: paho's network thread only puts messages on a bounded queue (it blocks when the queue is full,
+so the broker holds the backlog); one worker thread does everything else in order, and the time-series
+writer has its own thread. Per ``reads`` batch the worker:
+
+1. validates the payload (a failure becomes a ``dead_letters`` row with the reason, then the message is
+   acknowledged: it can never succeed);
+2. drops a repeated ``(gateway, seq)`` (a redelivery) and logs a gap in the sequence;
+3. resolves tags and feeds the sightings to the rules engine;
+4. stores the decisions and the batch's ``(gateway, seq)`` in ONE database transaction;
+5. only then acknowledges the MQTT message (QoS 1, persistent session: an ingest crash before this
+   point means the broker delivers the batch again, and step 2 makes that harmless);
+6. publishes business events and gateway commands, and hands the reads to the time-series writer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from contract.errors import ContractError
+from contract.payloads import Ack, ReadsBatch, SensorsBatch, Status, decode, encode
+from contract.topics import GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
+from ingest.db import records
+from ingest.db.admin import config_version, seed_from_store_file
+from ingest.db.engine import make_engine
+from ingest.db.migrate import upgrade
+from ingest.db.persist import Outgoing, apply_decisions
+from ingest.resolve import TagResolver
+from ingest.rules import StoreEngine
+from ingest.rules.model import Decision, RuleSettings
+from ingest.storefile import load_store_file
+from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
+from silentcommerce.broker import INGEST_USER
+from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings
+
+log = logging.getLogger(__name__)
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    store_file: Path
+    db_url: str
+    mqtt: MqttSettings
+    tsdb: TsdbSettings | None = None
+    queue_size: int = 2000
+    """Messages waiting for the worker; when full, paho's thread waits and the broker keeps the rest."""
+    tick_s: float = 0.5
+    db_retry_max_s: float = 5.0
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    reads: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    dead_letters: int = 0
+    decisions: int = 0
+    commands: int = 0
+    events: int = 0
+    db_retries: int = 0
+    publish_errors: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class IngestService:
+    """``start()`` migrates, seeds and subscribes; ``stop()`` drains the queue's current message and stops."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.stats = IngestStats()
+        self.store_file = load_store_file(settings.store_file)
+        self.store = self.store_file.store.id
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=settings.queue_size)
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._db: Engine | None = None
+        self._link: MqttLink | None = None
+        self._tsdb: TsdbWriter | None = None
+        self._engine: StoreEngine | None = None
+        self._resolver: TagResolver | None = None
+        self._config_version = -1
+        self._zone_types: dict[str, str] = {}
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    @property
+    def db(self) -> Engine:
+        if self._db is None:
+            raise RuntimeError("the ingest service is not started")
+        return self._db
+
+    @property
+    def link(self) -> MqttLink:
+        if self._link is None:
+            raise RuntimeError("the ingest service is not started")
+        return self._link
+
+    def start(self) -> None:
+        self._db = make_engine(self.settings.db_url)
+        upgrade(self._db)
+        with self._db.begin() as conn:
+            seed_from_store_file(conn, self.store_file)
+            self._load(conn, first=True)
+        if self.settings.tsdb is not None:
+            self._tsdb = TsdbWriter(self.settings.tsdb)
+            self._tsdb.start()
+        mqtt = self.settings.mqtt
+        mqtt = dataclasses.replace(
+            mqtt,
+            username=mqtt.username or INGEST_USER,
+            client_id=mqtt.client_id or f"ingest-{self.store}",
+            session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S,
+        )
+        kinds = ("reads", "sensors", "status", "ack")
+        self._link = MqttLink(
+            mqtt, subscriptions=[(gateway_filter(k, store=self.store), 1) for k in kinds],  # type: ignore[arg-type]
+            on_message=self._enqueue, manual_ack=True,
+        )
+        self._stopping.clear()
+        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._worker.start()
+        self._link.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.link.wait_connected(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._link is not None:
+            self._link.stop()
+        if self._worker is not None:
+            self._worker.join(timeout)
+            self._worker = None
+        if self._tsdb is not None:
+            self._tsdb.stop(timeout)
+            self._tsdb = None
+        if self._db is not None:
+            self._db.dispose()
+
+    def run(self) -> None:
+        """Start and block until :meth:`stop` is called from another thread (or a signal handler)."""
+        self.start()
+        try:
+            self._stopping.wait()
+        finally:
+            self.stop()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _load(self, conn: Connection, *, first: bool = False) -> None:
+        state = records.load_state(conn, self.store)
+        self._zone_types = {name: zone.type for name, zone in state.zones.items()}
+        if first or self._engine is None or self._resolver is None:
+            settings: RuleSettings = self.store_file.rule_settings()
+            self._engine = StoreEngine(state.zones, state.products, settings, sold=state.sold,
+                                       locations=state.locations)
+            self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
+        else:
+            self._engine.update_catalog(state.zones, state.products)
+            self._resolver.update(state.zones, state.products.values(), state.bindings)
+            for tag in state.sold:
+                if not self._engine.is_sold(tag):
+                    self._engine.mark_sold(tag)
+        self._config_version = state.config_version
+
+    # -- paho thread ----------------------------------------------------------------------------
+
+    def _enqueue(self, message: InboundMessage) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(message, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    # -- worker thread --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        next_tick = time.monotonic() + self.settings.tick_s
+        while not self._stopping.is_set():
+            try:
+                message = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                message = None
+            try:
+                if message is not None:
+                    self._handle(message)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.settings.tick_s
+                    self._tick()
+            except Exception:  # one bad message must not stop the consumer; it is not acknowledged
+                log.exception("ingest worker: unexpected error")
+
+    def _handle(self, message: InboundMessage) -> None:
+        now = self.settings.clock()
+        try:
+            topic = parse_topic(message.topic)
+            if not isinstance(topic, GatewayTopic):
+                raise ContractError(f"topic {message.topic!r} is not a gateway topic")
+            after: Callable[[], None] | None = None
+            if topic.kind == "reads":
+                after = self._reads(topic, decode(ReadsBatch, message.payload), now)
+            elif topic.kind == "sensors":
+                after = self._sensors(topic, decode(SensorsBatch, message.payload), now)
+            elif topic.kind == "status":
+                status = decode(Status, message.payload)
+                self._check_origin(topic, status.store, status.gateway)
+                self._transact(lambda conn: records.record_status(conn, status))
+            elif topic.kind == "ack":
+                ack = decode(Ack, message.payload)
+                self._check_origin(topic, ack.store, ack.gateway)
+                if not self._transact(lambda conn: records.record_ack(conn, ack)):
+                    log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
+            else:
+                raise ContractError(f"ingest does not consume {topic.kind!r} messages")
+        except ContractError as exc:
+            reason = exc.reason
+            self.stats.dead_letters += 1
+            log.warning("dead letter on %s: %s", message.topic, reason)
+            self._transact(lambda conn: records.record_dead_letter(conn, message.topic, reason,
+                                                                    message.payload, now))
+            after = None
+        self.link.ack(message)
+        if after is not None:
+            after()
+
+    @staticmethod
+    def _check_origin(topic: GatewayTopic, store: str, gateway: str) -> None:
+        if (store, gateway) != (topic.store, topic.gateway):
+            raise ContractError(
+                f"payload names store {store!r} gateway {gateway!r} but came on the topic of "
+                f"store {topic.store!r} gateway {topic.gateway!r}"
+            )
+
+    def _is_repeat(self, conn: Connection, store: str, gateway: str, seq: int) -> bool:
+        if records.seen_batch(conn, store, gateway, seq):
+            self.stats.duplicates += 1
+            log.info("batch %s/%s seq %d was processed before: dropped", store, gateway, seq)
+            return True
+        last = records.last_seq(conn, store, gateway)
+        if last is not None and seq > last + 1:
+            self.stats.gaps += 1
+            log.warning("gateway %s/%s: seq jumped from %d to %d (%d batches missing or late)",
+                        store, gateway, last, seq, seq - last - 1)
+        return False
+
+    def _reads(self, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> Callable[[], None] | None:
+        """Process and store one batch; return what to do once the message is acknowledged."""
+        self._check_origin(topic, batch.store, batch.gateway)
+        with self.db.connect() as conn:
+            if self._is_repeat(conn, batch.store, batch.gateway, batch.seq):
+                return None
+        assert self._engine is not None and self._resolver is not None
+        resolution = self._resolver.resolve(batch)
+        decisions: list[Decision] = list(resolution.alerts)
+        for sighting in resolution.sightings:
+            decisions.extend(self._engine.observe(sighting))
+        self.stats.batches += 1
+        self.stats.reads += len(batch.reads)
+
+        def persist(conn: Connection) -> Outgoing:
+            outgoing = apply_decisions(conn, self.store, decisions)
+            records.record_batch(conn, batch.store, batch.gateway, batch.seq, "reads", now)
+            return outgoing
+
+        try:
+            outgoing = self._transact(persist)
+        except IntegrityError:  # another ingest worker stored this (gateway, seq) a moment ago
+            self.stats.duplicates += 1
+            return None
+        self.stats.decisions += len(decisions)
+
+        def after() -> None:
+            self._send(outgoing)
+            if self._tsdb is not None:
+                self._tsdb.submit(reads_lines(batch, self._zone_types))
+
+        return after
+
+    def _sensors(self, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> Callable[[], None] | None:
+        self._check_origin(topic, batch.store, batch.gateway)
+
+        def persist(conn: Connection) -> bool:
+            if self._is_repeat(conn, batch.store, batch.gateway, batch.seq):
+                return False
+            records.record_sensors(conn, batch)
+            records.record_batch(conn, batch.store, batch.gateway, batch.seq, "sensors", now)
+            return True
+
+        try:
+            stored = self._transact(persist)
+        except IntegrityError:
+            self.stats.duplicates += 1
+            return None
+        tsdb = self._tsdb
+        if not stored or tsdb is None:
+            return None
+        return lambda: tsdb.submit(sensor_lines(batch))
+
+    def _tick(self) -> None:
+        assert self._engine is not None
+        now = self.settings.clock()
+        with self.db.connect() as conn:
+            if config_version(conn) != self._config_version:
+                log.info("catalog or layout changed: reloading")
+                self._load(conn)
+        decisions = self._engine.tick(now)
+        if decisions:
+            self.stats.decisions += len(decisions)
+            self._send(self._transact(lambda conn: apply_decisions(conn, self.store, decisions)))
+
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one database transaction; retry (never give up while running) on DB errors.
+
+        A constraint violation is not retried: it would fail again; the caller decides.
+        """
+        delay = 0.05
+        while True:
+            try:
+                with self.db.begin() as conn:
+                    return work(conn)
+            except IntegrityError:
+                raise
+            except SQLAlchemyError as exc:
+                if self._stopping.is_set():
+                    raise
+                self.stats.db_retries += 1
+                log.error("database write failed (retry in %.2f s): %s", delay, exc)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self.settings.db_retry_max_s)
+
+    def _send(self, outgoing: Outgoing) -> None:
+        for command in outgoing.commands:
+            self._publish(gateway_topic(command.store, command.gateway, "cmd"), encode(command))
+            self.stats.commands += 1
+        for event in outgoing.events:
+            self._publish(event_topic(event.store, event.type), encode(event))
+            self.stats.events += 1
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        delivery = self.link.publish(topic, payload, qos=1)
+        if delivery.done:
+            try:
+                delivery.wait(0)
+            except Exception as exc:
+                self.stats.publish_errors += 1
+                log.warning("publish to %s failed: %s", topic, exc)
+

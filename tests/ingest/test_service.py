@@ -1,0 +1,284 @@
+"""The ingest service against a real Mosquitto and a real SQLite file: from gateway batches to rows,
+events and commands."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import func, select
+
+from contract.payloads import Ack, Command, ReadsBatch, TagRead, decode, encode
+from contract.topics import event_filter, gateway_topic
+from ingest.db import repo
+from ingest.db import schema as t
+from ingest.service import IngestService, IngestSettings
+from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
+from silentcommerce.mqtt import InboundMessage, MqttLink
+from tests.fixtures.broker import STORE, RunningBroker
+
+pytestmark = pytest.mark.integration
+
+CARD = "0F003A6B5C"
+MILK_EPC = "3074257BF7194E4000001A85"  # SGTIN-96 of GTIN 80614141123458: a MILK-1L by its GTIN alone
+BREAD_EPC = "E2000000000000000000BEEF"  # bound to BREAD in the store file
+UNPAID_EPC = "E2000000000000000000CAFE"  # bound to BREAD, never paid for
+
+STORE_FILE = f"""
+[store]
+id = "{STORE}"
+name = "Test store"
+
+[rules]
+settle_time_s = 60.0
+min_reads = 2
+
+[[zones]]
+name = "shelf-dairy"
+type = "shelf"
+[[zones]]
+name = "lane-1"
+type = "lane"
+display = "lane-1-display"
+gateway = "gw1"
+[[zones]]
+name = "exit"
+type = "exit"
+alarm = "exit-alarm"
+gateway = "gw1"
+
+[[products]]
+sku = "MILK-1L"
+name = "Organic milk 1 l"
+price = "1.29"
+gtin = "80614141123458"
+reorder_below = 1
+[[products]]
+sku = "BREAD"
+name = "Rye bread"
+price = "2.19"
+
+[[members]]
+id = "M-1001"
+name = "Ada Lovelace"
+tags = ["UID:{CARD}"]
+
+[[items]]
+tag = "EPC:{BREAD_EPC}"
+sku = "BREAD"
+zone = "shelf-dairy"
+[[items]]
+tag = "EPC:{UNPAID_EPC}"
+sku = "BREAD"
+zone = "shelf-dairy"
+"""
+
+V = TypeVar("V")
+
+
+def eventually(probe: Callable[[], V], timeout: float = 10.0) -> V:
+    """Poll ``probe`` until it returns something truthy (integration tests wait for other processes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+class Gateway:
+    """A gateway's MQTT side: publishes batches as gw.teststore.<name>, hears its own ``cmd`` topic."""
+
+    def __init__(self, broker: RunningBroker, name: str = "gw1") -> None:
+        self.name = name
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self.link = MqttLink(
+            broker.gateway_settings(name), subscriptions=[(gateway_topic(STORE, name, "cmd"), 1)],
+            on_message=lambda m: self.commands.put(decode(Command, m.payload)),
+        )
+        self.link.start()
+        assert self.link.wait_connected(10)
+        self.seq = 0
+
+    def publish_raw(self, payload: bytes, kind: str = "reads") -> None:
+        self.link.publish(gateway_topic(STORE, self.name, kind), payload).wait(10)  # type: ignore[arg-type]
+
+    def send(self, reads: list[TagRead], *, seq: int | None = None, at: datetime | None = None) -> int:
+        self.seq = seq if seq is not None else self.seq + 1
+        batch = ReadsBatch(store=STORE, gateway=self.name, seq=self.seq, sent_at=at or datetime.now(UTC),
+                           reads=reads)
+        self.publish_raw(encode(batch))
+        return self.seq
+
+    def next_command(self, timeout: float = 10) -> Command:
+        return self.commands.get(timeout=timeout)
+
+
+def read(tag: str, zone: str, at: datetime, *, event: str = "seen", count: int = 3, rssi: float = -50) -> TagRead:
+    identity = {"uid": tag} if tag == CARD else {"epc": tag}
+    return TagRead(reader=f"{zone}-r", antenna=1, rssi=rssi, first_seen=at, last_seen=at, count=count,
+                   event=event, zone=zone, **identity)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store_file(tmp_path: Path) -> Path:
+    path = tmp_path / "store.toml"
+    path.write_text(STORE_FILE)
+    return path
+
+
+@pytest.fixture
+def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path) -> Iterator[IngestService]:
+    settings = IngestSettings(
+        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ingest.db'}",
+        mqtt=broker.settings(INGEST_USER, "ingest-test", session_expiry_s=600), tick_s=0.1,
+    )
+    service = IngestService(settings)
+    service.start()
+    assert service.wait_connected(10)
+    time.sleep(0.2)  # let the SUBACKs arrive before the first publish (a clean first session)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def gw1(broker: RunningBroker) -> Iterator[Gateway]:
+    gateway = Gateway(broker)
+    yield gateway
+    gateway.link.stop()
+
+
+def batches_of(service: IngestService, gateway: str = "gw1") -> list[int]:
+    with service.db.connect() as conn:
+        return list(conn.execute(select(t.gateway_batches.c.seq).where(t.gateway_batches.c.gateway == gateway)
+                                 .order_by(t.gateway_batches.c.seq)).scalars())
+
+
+def item(service: IngestService, tag: str) -> Any:
+    with service.db.connect() as conn:
+        return conn.execute(select(t.items).where(t.items.c.tag == f"EPC:{tag}")).first()
+
+
+def test_a_valid_batch_moves_the_item_and_is_recorded(ingest: IngestService, gw1: Gateway) -> None:
+    now = datetime.now(UTC)
+    gw1.send([read(MILK_EPC, "shelf-dairy", now)])
+    row = eventually(lambda: item(ingest, MILK_EPC))
+    assert (row.sku, row.status, row.last_zone) == ("MILK-1L", "in_store", "shelf-dairy")
+    assert batches_of(ingest) == [1]
+    with ingest.db.connect() as conn:
+        health = repo.health(conn)
+    assert [(g.gateway, g.last_seq) for g in health.gateways] == [("gw1", 1)]
+
+
+def test_malformed_payloads_become_dead_letters_and_the_batches_around_them_still_count(
+    ingest: IngestService, gw1: Gateway
+) -> None:
+    now = datetime.now(UTC)
+    gw1.send([read(MILK_EPC, "shelf-dairy", now)])
+    gw1.publish_raw(b"{not json")
+    gw1.publish_raw(json.dumps({"schema": "sc.reads/1", "store": STORE, "gateway": "gw1", "seq": 2}).encode())
+    gw1.publish_raw(encode(ReadsBatch(store=STORE, gateway="gw2", seq=9, sent_at=now, reads=[])))
+    gw1.send([read(BREAD_EPC, "shelf-dairy", now)], seq=2)
+    assert eventually(lambda: batches_of(ingest) == [1, 2])
+    with ingest.db.connect() as conn:
+        letters = conn.execute(select(t.dead_letters).order_by(t.dead_letters.c.id)).all()
+    assert len(letters) == 3
+    assert "JSON" in letters[0].reason and letters[0].payload == b"{not json"
+    assert "sent_at" in letters[1].reason and "reads" in letters[1].reason
+    assert "gw2" in letters[2].reason and "gw1" in letters[2].reason
+    assert ingest.stats.dead_letters == 3
+
+
+def test_a_repeated_sequence_number_is_dropped(ingest: IngestService, gw1: Gateway) -> None:
+    now = datetime.now(UTC)
+    gw1.send([read(MILK_EPC, "shelf-dairy", now)], seq=5)
+    gw1.send([read(MILK_EPC, "lane-1", now + timedelta(seconds=1))], seq=5)
+    gw1.send([read(BREAD_EPC, "lane-1", now + timedelta(seconds=2))], seq=6)
+    assert eventually(lambda: batches_of(ingest) == [5, 6])
+    assert item(ingest, MILK_EPC).last_zone == "shelf-dairy"
+    assert ingest.stats.duplicates == 1
+
+
+def test_lane_and_exit_give_one_transaction_a_receipt_and_a_theft_alarm(
+    broker: RunningBroker, ingest: IngestService, gw1: Gateway
+) -> None:
+    events: queue.Queue[InboundMessage] = queue.Queue()
+    watcher = MqttLink(broker.settings(DASHBOARD_USER, "watcher"), subscriptions=[(event_filter(STORE), 1)],
+                       on_message=events.put)
+    watcher.start()
+    assert watcher.wait_connected(10)
+    time.sleep(0.2)
+    try:
+        t0 = datetime.now(UTC)
+        at = [t0 + timedelta(seconds=i) for i in range(8)]
+        gw1.send([read(CARD, "lane-1", at[0])])
+        gw1.send([read(MILK_EPC, "lane-1", at[1]), read(BREAD_EPC, "lane-1", at[1])])
+        gw1.send([read(MILK_EPC, "lane-1", at[2]), read(BREAD_EPC, "lane-1", at[2])])
+        gw1.send([read(CARD, "lane-1", at[3], event="left")])
+        gw1.send([read(CARD, "exit", at[4]), read(MILK_EPC, "exit", at[4]), read(BREAD_EPC, "exit", at[4])])
+        gw1.send([read(UNPAID_EPC, "exit", at[5])])
+        # The broker redelivers nothing here, but a replay of the whole visit must not charge twice.
+        gw1.send([read(CARD, "exit", at[4]), read(MILK_EPC, "exit", at[4]), read(BREAD_EPC, "exit", at[4])])
+
+        first, second = gw1.next_command(), gw1.next_command()
+        display, alarm = (first, second) if first.action == "display" else (second, first)
+        assert (alarm.action, alarm.target, alarm.gateway) == ("alarm", "exit-alarm", "gw1")
+        assert (display.action, display.target) == ("display", "lane-1-display")
+        assert display.text[-1] == "TOTAL 3.48"
+        assert eventually(lambda: batches_of(ingest) == list(range(1, 8)))
+
+        with ingest.db.connect() as conn:
+            sales = repo.list_transactions(conn)
+            detail = repo.get_transaction(conn, sales[0].id)
+            alerts = repo.list_alerts(conn)
+            sold = conn.execute(select(func.count()).select_from(t.items).where(t.items.c.status == "sold")).scalar()
+            commands = conn.execute(select(t.commands.c.action)).scalars().all()
+        assert len(sales) == 1
+        assert (sales[0].member, sales[0].total, sales[0].lane) == ("M-1001", Decimal("3.48"), "lane-1")
+        assert detail is not None
+        assert sorted(line.sku for line in detail.lines) == ["BREAD", "MILK-1L"]
+        assert sold == 2
+        theft = [a for a in alerts if a.kind == "theft"]
+        assert len(theft) == 1 and theft[0].tag == f"EPC:{UNPAID_EPC}" and theft[0].evidence[0]["zone"] == "exit"
+        assert sorted(commands) == ["alarm", "display"]
+
+        seen: dict[str, list[dict[str, Any]]] = {}
+        deadline = time.monotonic() + 10
+        while ("transaction" not in seen or "alert" not in seen) and time.monotonic() < deadline:
+            try:
+                message = events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            body = json.loads(message.payload)
+            seen.setdefault(body["type"], []).append(body["data"])
+        (sale,) = seen["transaction"]
+        assert (sale["total"], sale["member_name"], sale["points"] >= 0) == ("3.48", "Ada Lovelace", True)
+        assert {line["unit_price"] for line in sale["lines"]} == {"1.29", "2.19"}
+        assert any(a["kind"] == "theft" for a in seen["alert"])
+    finally:
+        watcher.stop()
+
+
+def test_acks_from_the_gateway_complete_the_command_row(ingest: IngestService, gw1: Gateway) -> None:
+    now = datetime.now(UTC)
+    gw1.send([read(UNPAID_EPC, "exit", now)])
+    command = gw1.next_command()
+    gw1.publish_raw(encode(Ack(id=command.id, store=STORE, gateway="gw1", ok=False, error="relay stuck",
+                               at=now)), kind="ack")
+
+    def acked() -> Any:
+        with ingest.db.connect() as conn:
+            return conn.execute(select(t.commands).where(t.commands.c.id == command.id,
+                                                         t.commands.c.acked_at.is_not(None))).first()
+
+    row = eventually(acked)
+    assert row is not None and (row.ack_ok, row.ack_error) == (False, "relay stuck")
