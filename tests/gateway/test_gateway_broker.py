@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -15,6 +18,8 @@ import pytest
 from contract import Ack, Command, ReadsBatch, Status, decode, encode
 from contract.topics import gateway_topic
 from gateway.config import load_config
+from gateway.errors import GatewayConfigError
+from gateway.main import run
 from gateway.service import Gateway
 from readers import display
 from readers.uhf import encode_tag_notice, multi_poll
@@ -226,3 +231,36 @@ def test_reads_kept_across_a_gateway_restart_go_out_after_it(
         second.stop(drain_timeout=0.5)
     offline = decode(Status, ingest_subscriber.received("/status")[-1].payload)
     assert offline.state == "offline", "a clean stop leaves a retained 'offline' status"
+
+
+def test_run_stops_on_sigterm_and_leaves_offline(
+    broker: RunningBroker, ingest_subscriber: Subscriber, tmp_path: Path
+) -> None:
+    config = gateway_toml(broker, tmp_path)
+    code = f"from pathlib import Path; from gateway.main import run; run(Path({str(config)!r}))"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        ingest_subscriber.wait_for(
+            lambda: any(
+                decode(Status, m.payload).state == "online" for m in ingest_subscriber.received("/status")
+            ),
+            what="the birth message",
+        )
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output.decode()
+    ingest_subscriber.wait_for(
+        lambda: decode(Status, ingest_subscriber.received("/status")[-1].payload).state == "offline",
+        what="the offline status",
+    )
+
+
+def test_run_refuses_a_bad_config_before_starting(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text('[gateway]\nstore = "demo"\n')
+    with pytest.raises(GatewayConfigError, match=r"gateway\.id: missing"):
+        run(path)
