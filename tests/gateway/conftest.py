@@ -102,6 +102,7 @@ def gateway_toml(
     extra: str = "",
     report_interval_s: float = 1.0,
     leave_after_s: float = 1.5,
+    historical_after_s: float = 30.0,
 ) -> Path:
     password_file = workdir / "gw1.password"
     password_file.write_text(broker.credentials.password("gw.teststore.gw1"))
@@ -113,6 +114,7 @@ store = "teststore"
 id = "gw1"
 outbox = "gw1-outbox.db"
 stats_interval_s = 5.0
+historical_after_s = {historical_after_s}
 
 [mqtt]
 host = "127.0.0.1"

@@ -205,7 +205,9 @@ def test_reads_kept_across_a_gateway_restart_go_out_after_it(
     broker: RunningBroker, ingest_subscriber: Subscriber, pty: Callable[[], PtyPair], tmp_path: Path
 ) -> None:
     reader = pty()
-    config = load_config(gateway_toml(broker, tmp_path, readers=uhf_reader(reader)), environ={})
+    config = load_config(
+        gateway_toml(broker, tmp_path, readers=uhf_reader(reader), historical_after_s=0.5), environ={}
+    )
     broker.broker.stop()
     first = Gateway(config)
     first.start()
@@ -216,6 +218,7 @@ def test_reads_kept_across_a_gateway_restart_go_out_after_it(
         time.sleep(0.02)
     first.stop(drain_timeout=0.2)  # the broker is down: everything stays in the outbox
 
+    time.sleep(0.6)  # the kept batches are now older than historical_after_s
     broker.broker.start()
     second = Gateway(config)
     assert second.outbox.depth() >= 1
@@ -227,6 +230,7 @@ def test_reads_kept_across_a_gateway_restart_go_out_after_it(
         got = batches(ingest_subscriber)
         seqs = sorted(b.seq for b in got)
         assert seqs == list(range(1, len(seqs) + 1))
+        assert all(b.historical for b in got), "late batches are marked historical: no live alarms from them"
     finally:
         second.stop(drain_timeout=0.5)
     offline = decode(Status, ingest_subscriber.received("/status")[-1].payload)
