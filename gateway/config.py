@@ -18,6 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from contract.topics import NAME_PATTERN, RESERVED_GATEWAY_NAMES
 from gateway.errors import GatewayConfigError
 
+__all__ = [
+    "ActuatorConfig",
+    "BatchingSection",
+    "BusConfig",
+    "DisplayConfig",
+    "GatewayConfig",
+    "GatewayConfigError",
+    "GatewaySection",
+    "MqttSection",
+    "ReaderConfig",
+    "SensorConfig",
+    "SmoothingSection",
+    "load_config",
+]
+
 PASSWORD_ENV = "SC_MQTT_PASSWORD"
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
