@@ -141,7 +141,9 @@ class _DemoRounds:
     def _restock(self, script: ScriptBuilder, rng: random.Random) -> None:
         """Staff put fresh items (new serials of the products sold so far) back where the originals were."""
         originals = {item.epc: item for item in self.store.items if item.zone is not None}
-        sold = [epc for epc in sorted(originals) if epc not in self.on_shelf and originals[epc].zone != "backroom"]
+        sold = [
+            epc for epc in sorted(originals) if epc not in self.on_shelf and originals[epc].zone != "backroom"
+        ]
         fresh: dict[str, list[str]] = {}
         for k, epc in enumerate(sold):
             decoded = decode_epc(epc)
@@ -187,7 +189,11 @@ def demo_scenario(
     if shoppers < 0:
         raise ScenarioError(f"shoppers {shoppers!r} must not be negative")
     rounds = _DemoRounds(
-        store if store is not None else load_store_plan(demo_store_path()), seed, shoppers, thief, cooler,
+        store if store is not None else load_store_plan(demo_store_path()),
+        seed,
+        shoppers,
+        thief,
+        cooler,
         cooler_hold_s,
     )
     first = rounds.build()
@@ -204,7 +210,11 @@ def small_scenario(store: StorePlan | None = None) -> Scenario:
     """A fixed, 14-second script for tests: the first member buys the first two shelf items (of two
     products) at the first lane; a shoplifter takes a third item out through the exit."""
     store = store if store is not None else load_store_plan(demo_store_path())
-    entrance, lane, exit_zone = _require(store, "entrance")[0], _require(store, "lane")[0], _require(store, "exit")[0]
+    entrance, lane, exit_zone = (
+        _require(store, "entrance")[0],
+        _require(store, "lane")[0],
+        _require(store, "exit")[0],
+    )
     member = next((m for m in store.members if m.card_uid is not None), None)
     if member is None:
         raise ScenarioError(f"{store.source}: the scenario needs a member with a 'UID:' card")

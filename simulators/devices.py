@@ -201,7 +201,9 @@ class CardReaderDevice(SerialDevice):
     ) -> None:
         super().__init__(name, variant, 9600)
         if variant not in self.VARIANTS:
-            raise SimulatorError(f"{name}: card reader variant {variant!r} is not one of {sorted(self.VARIANTS)}")
+            raise SimulatorError(
+                f"{name}: card reader variant {variant!r} is not one of {sorted(self.VARIANTS)}"
+            )
         self.variant = variant
         self._random = random.Random(f"card:{name}:{seed}")
         self._repeat_interval = repeat_interval

@@ -39,7 +39,11 @@ def toml_value(value: Any) -> str:
 
 
 def _table(header: str, entries: Mapping[str, Any]) -> list[str]:
-    return [header, *(f"{key} = {toml_value(value)}" for key, value in entries.items() if value is not None), ""]
+    return [
+        header,
+        *(f"{key} = {toml_value(value)}" for key, value in entries.items() if value is not None),
+        "",
+    ]
 
 
 def gateway_config_text(running: RunningStore, *, mqtt: Mapping[str, Any], store: str, gateway: str) -> str:
@@ -69,25 +73,50 @@ def gateway_config_text(running: RunningStore, *, mqtt: Mapping[str, Any], store
         for cooler in running.plan.zones_of("cooler")[:1]:
             lines += _table(
                 "[[sensors]]",
-                {"name": f"{cooler.name}-temp", "kind": "temperature", "bus": "io", "unit": DEFAULT_UNIT,
-                 "address": TEMPERATURE_REGISTER, "scale": DEFAULT_SCALE, "zone": cooler.name, "interval_s": 1.0},
+                {
+                    "name": f"{cooler.name}-temp",
+                    "kind": "temperature",
+                    "bus": "io",
+                    "unit": DEFAULT_UNIT,
+                    "address": TEMPERATURE_REGISTER,
+                    "scale": DEFAULT_SCALE,
+                    "zone": cooler.name,
+                    "interval_s": 1.0,
+                },
             )
             lines += _table(
                 "[[sensors]]",
-                {"name": f"{cooler.name}-door", "kind": "door", "bus": "io", "unit": DEFAULT_UNIT,
-                 "address": DOOR_INPUT, "zone": cooler.name, "interval_s": 1.0},
+                {
+                    "name": f"{cooler.name}-door",
+                    "kind": "door",
+                    "bus": "io",
+                    "unit": DEFAULT_UNIT,
+                    "address": DOOR_INPUT,
+                    "zone": cooler.name,
+                    "interval_s": 1.0,
+                },
             )
         for exit_zone in running.plan.zones_of("exit")[:1]:
             lines += _table(
                 "[[actuators]]",
-                {"name": exit_zone.alarm or f"{exit_zone.name}-alarm", "kind": "relay", "bus": "io",
-                 "unit": DEFAULT_UNIT, "address": ALARM_COIL},
+                {
+                    "name": exit_zone.alarm or f"{exit_zone.name}-alarm",
+                    "kind": "relay",
+                    "bus": "io",
+                    "unit": DEFAULT_UNIT,
+                    "address": ALARM_COIL,
+                },
             )
         for cooler in running.plan.zones_of("cooler")[:1]:
             lines += _table(
                 "[[actuators]]",
-                {"name": f"{cooler.name}-lock", "kind": "lock", "bus": "io", "unit": DEFAULT_UNIT,
-                 "address": LOCK_COIL},
+                {
+                    "name": f"{cooler.name}-lock",
+                    "kind": "lock",
+                    "bus": "io",
+                    "unit": DEFAULT_UNIT,
+                    "address": LOCK_COIL,
+                },
             )
     for endpoint in running.endpoints.values():
         if endpoint.kind == "display":

@@ -238,7 +238,9 @@ class DeviceHub:
 
     def _add_stream(self, stream: _Stream) -> None:
         self._streams[stream.fd] = stream
-        self._selector.register(stream.fd if stream.sock is None else stream.sock, selectors.EVENT_READ, stream)
+        self._selector.register(
+            stream.fd if stream.sock is None else stream.sock, selectors.EVENT_READ, stream
+        )
 
     def _remove_stream(self, stream: _Stream) -> None:
         if self._streams.pop(stream.fd, None) is not None:

@@ -146,7 +146,9 @@ def _device_table(running: RunningStore) -> Table:
     for column in ("device", "protocol", "zone", "url", "baud"):
         table.add_column(column)
     for endpoint in running.endpoints.values():
-        table.add_row(endpoint.name, endpoint.protocol, endpoint.zone or "", endpoint.url, str(endpoint.baudrate))
+        table.add_row(
+            endpoint.name, endpoint.protocol, endpoint.zone or "", endpoint.url, str(endpoint.baudrate)
+        )
     return table
 
 
@@ -174,7 +176,11 @@ def run(
             written = write_gateway_config(running, gateway_config, mqtt=mqtt or {}, gateway=gateway)
             console.print(f"gateway config written to {written}")
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=False
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as progress:
             task = progress.add_task(scenario.name, total=scenario.duration or 1.0)
 
@@ -206,12 +212,16 @@ def _group() -> None:
 
 @app.command("run")
 def run_command(
-    store_file: Annotated[Path | None, typer.Argument(help="store file (TOML); default: the demo store")] = None,
+    store_file: Annotated[
+        Path | None, typer.Argument(help="store file (TOML); default: the demo store")
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the scenario")] = 0,
     shoppers: Annotated[int, typer.Option(help="shoppers per round")] = 3,
     loop: Annotated[bool, typer.Option(help="keep playing new rounds")] = False,
     speed: Annotated[float, typer.Option(help="times real time")] = 1.0,
-    socket_ports: Annotated[bool, typer.Option(help="also serve each device on socket://127.0.0.1:PORT")] = False,
+    socket_ports: Annotated[
+        bool, typer.Option(help="also serve each device on socket://127.0.0.1:PORT")
+    ] = False,
     gateway_config: Annotated[Path | None, typer.Option(help="write a gateway config here")] = None,
     gateway: Annotated[str, typer.Option(help="gateway id in that config")] = "gw1",
     mqtt_host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -227,8 +237,15 @@ def run_command(
         mqtt["password_file"] = mqtt_password_file.resolve()
     try:
         run(
-            store_file, seed=seed, shoppers=shoppers, loop=loop, speed=speed, socket_ports=socket_ports,
-            gateway_config=gateway_config, mqtt=mqtt, gateway=gateway,
+            store_file,
+            seed=seed,
+            shoppers=shoppers,
+            loop=loop,
+            speed=speed,
+            socket_ports=socket_ports,
+            gateway_config=gateway_config,
+            mqtt=mqtt,
+            gateway=gateway,
         )
     except SimulatorError as exc:
         typer.echo(f"error: {exc}", err=True)

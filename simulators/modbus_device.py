@@ -45,7 +45,12 @@ class ModbusIoDevice:
     """Temperature sensor, door contact, alarm relay and lock on one Modbus unit."""
 
     def __init__(
-        self, name: str = "io", *, unit: int = DEFAULT_UNIT, celsius: float = 3.0, scale: float = DEFAULT_SCALE
+        self,
+        name: str = "io",
+        *,
+        unit: int = DEFAULT_UNIT,
+        celsius: float = 3.0,
+        scale: float = DEFAULT_SCALE,
     ) -> None:
         if not 1 <= unit <= 247:
             raise SimulatorError(f"{name}: Modbus unit {unit!r} is outside 1..247")
@@ -129,7 +134,14 @@ class ModbusIoDevice:
             simdata=(
                 [SimData(0, count=_COILS, values=False, datatype=DataType.BITS)],
                 [SimData(0, count=_COILS, values=False, datatype=DataType.BITS, readonly=True)],
-                [SimData(TEMPERATURE_REGISTER, values=self._register, datatype=DataType.REGISTERS, readonly=True)],
+                [
+                    SimData(
+                        TEMPERATURE_REGISTER,
+                        values=self._register,
+                        datatype=DataType.REGISTERS,
+                        readonly=True,
+                    )
+                ],
                 [SimData(0, values=0, datatype=DataType.REGISTERS, readonly=True)],
             ),
             action=self._action,
@@ -167,7 +179,9 @@ class ModbusIoDevice:
         if not started.wait(timeout):
             raise SimulatorError(f"{self.name}: the Modbus server on {path} did not start within {timeout} s")
         if failure:
-            raise SimulatorError(f"{self.name}: cannot serve Modbus RTU on {path}: {failure[0]}") from failure[0]
+            raise SimulatorError(
+                f"{self.name}: cannot serve Modbus RTU on {path}: {failure[0]}"
+            ) from failure[0]
 
     def stop(self) -> None:
         loop, server, thread = self._loop, self._server, self._thread

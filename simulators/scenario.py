@@ -133,7 +133,9 @@ class ScriptBuilder:
         self._steps.append((round(when, 3), len(self._steps), step))
 
     def steps(self) -> tuple[TimedStep, ...]:
-        return tuple(TimedStep(when, step) for when, _, step in sorted(self._steps, key=lambda s: (s[0], s[1])))
+        return tuple(
+            TimedStep(when, step) for when, _, step in sorted(self._steps, key=lambda s: (s[0], s[1]))
+        )
 
 
 def expected_outcome(scenario: Scenario) -> ExpectedOutcome:

@@ -155,7 +155,9 @@ def _people(data: dict[str, Any], key: str, source: str) -> tuple[Person, ...]:
         if not isinstance(tags, list) or not all(
             isinstance(t, str) and (_UID_TAG.fullmatch(t) or _EPC_TAG.fullmatch(t)) for t in tags
         ):
-            raise StorePlanError(f"{where}: tags must be a list of 'UID:<10 hex>' or 'EPC:<hex>', got {tags!r}")
+            raise StorePlanError(
+                f"{where}: tags must be a list of 'UID:<10 hex>' or 'EPC:<hex>', got {tags!r}"
+            )
         people.append(Person(str(_text(entry, "id", where)), str(_text(entry, "name", where)), tuple(tags)))
     return tuple(people)
 
