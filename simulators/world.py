@@ -35,9 +35,10 @@ class World:
 
     def place(self, epcs_by_zone: Mapping[str, Mapping[str, float]]) -> None:
         """Put items in zones at once (the stock at the start): zone → {EPC hex: RSSI}."""
-        for zone, epcs in epcs_by_zone.items():
-            for epc, rssi in epcs.items():
-                self._where[epc.upper()] = (zone, rssi)
+        with self._lock:
+            for zone, epcs in epcs_by_zone.items():
+                for epc, rssi in epcs.items():
+                    self._where[epc.upper()] = (zone, rssi)
         self._refresh(set(epcs_by_zone))
 
     def zone_of(self, epc: str) -> str | None:

@@ -87,7 +87,7 @@ def test_a_gateway_hears_the_scenario_at_lane_and_exit(store: RunningStore) -> N
         heard: dict[str, list[bytes]] = {"lane": [], "exit": [], "card": []}
 
         def listen(name: str, port: object) -> None:
-            heard[name].append(read_for(port, 2.0))  # type: ignore[arg-type]
+            heard[name].append(read_for(port, 2.5))  # type: ignore[arg-type]
 
         threads = [
             Thread(target=listen, args=a)
