@@ -15,14 +15,16 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, select
 
-from contract.payloads import Ack, Command, ReadsBatch, TagRead, decode, encode
+from contract.payloads import Ack, Command, ReadsBatch, SensorSample, SensorsBatch, TagRead, decode, encode
 from contract.topics import event_filter, gateway_topic
 from ingest.db import repo
 from ingest.db import schema as t
 from ingest.service import IngestService, IngestSettings
+from ingest.tsdb import TsdbSettings
 from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.fixtures.tsdb import RunningVictoriaMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -282,3 +284,56 @@ def test_acks_from_the_gateway_complete_the_command_row(ingest: IngestService, g
 
     row = eventually(acked)
     assert row is not None and (row.ack_ok, row.ack_error) == (False, "relay stuck")
+
+
+def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest: IngestService, gw1: Gateway) -> None:
+    now = datetime.now(UTC)
+    gw1.send([read(MILK_EPC, "shelf-dairy", now)])
+    assert eventually(lambda: batches_of(ingest) == [1])
+    ingest.stop()
+    gw1.send([read(MILK_EPC, "lane-1", now + timedelta(seconds=1), count=1)])
+    gw1.send([read(BREAD_EPC, "lane-1", now + timedelta(seconds=2), count=1)])
+    again = IngestService(ingest.settings)
+    again.start()
+    try:
+        assert eventually(lambda: batches_of(again) == [1, 2, 3])
+        assert item(again, BREAD_EPC).last_zone == "lane-1"
+        assert item(again, MILK_EPC).last_zone == "lane-1"
+    finally:
+        again.stop()
+
+
+def test_reads_and_sensor_samples_reach_the_time_series(
+    broker: RunningBroker, store_file: Path, tmp_path: Path, gw1: Gateway, victoria_metrics: RunningVictoriaMetrics
+) -> None:
+    settings = IngestSettings(
+        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ts.db'}",
+        mqtt=broker.settings(INGEST_USER, "ingest-ts", session_expiry_s=600), tick_s=0.1,
+        tsdb=TsdbSettings(url=victoria_metrics.url),
+    )
+    service = IngestService(settings)
+    service.start()
+    assert service.wait_connected(10)
+    time.sleep(0.2)
+    try:
+        now = datetime.now(UTC).replace(microsecond=0)
+        gw1.send([read(MILK_EPC, "shelf-dairy", now, count=4)])
+        sample = SensorSample(sensor="cooler-1-temp", kind="temperature", value=6.5, zone="cooler-1", at=now)
+        gw1.seq += 1
+        gw1.publish_raw(encode(SensorsBatch(store=STORE, gateway="gw1", seq=gw1.seq, sent_at=now, samples=[sample])),
+                        kind="sensors")
+
+        def both() -> dict[str, Any] | None:
+            found = {s["metric"]["__name__"]: s for s in victoria_metrics.export('{__name__=~"reads_count|sensor_value"}')}
+            return found if len(found) == 2 else None
+
+        series = eventually(both)
+        assert series is not None
+        assert series["reads_count"]["values"] == [4]
+        assert series["reads_count"]["metric"]["zone_type"] == "shelf"
+        assert series["sensor_value"]["values"] == [6.5]
+        with service.db.connect() as conn:
+            latest = conn.execute(select(t.sensor_latest)).one()
+        assert (latest.sensor, latest.value, latest.at) == ("cooler-1-temp", 6.5, now)
+    finally:
+        service.stop()
