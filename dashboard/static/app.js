@@ -104,7 +104,7 @@
             el("span", { class: "zone-name" }, name),
             el("span", { class: "zone-type" }, alarm ? "ALARM" : zone.type)),
           el("div", { class: "zone-counts" },
-            el("div", { class: "count" }, el("b", {}, here.members.length), el("span", {}, "people")),
+            el("div", { class: "count" }, el("b", {}, here.members.length), el("span", {}, here.members.length === 1 ? "person" : "people")),
             el("div", { class: "count" }, el("b", {}, here.items.length), el("span", {}, "items")),
             sensors.map((s) => el("div", { class: "count" },
               el("b", { class: `sensor ${s.kind === "temperature" && s.value > TEMP_LIMIT ? "hot" : ""}` },
@@ -120,7 +120,8 @@
     }
     if (!cards.length) cards.push(el("p", { class: "empty" }, "No zones yet: the store layout appears here."));
     $("zones").replaceChildren(...cards);
-    $("zones-summary").textContent = `${people} people · ${items} items on the floor`;
+    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    $("zones-summary").textContent = `${plural(people, "person", "people")} · ${plural(items, "item", "items")} in the store`;
   }
 
   // -- transactions ---------------------------------------------------------------------------------
@@ -210,10 +211,11 @@
   // -- charts ---------------------------------------------------------------------------------------
 
   function niceMax(value) {
-    if (value <= 5) return 5;
-    const magnitude = 10 ** Math.floor(Math.log10(value));
-    for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * magnitude) return step * magnitude;
-    return 10 * magnitude;
+    // four grid steps of a round size: 1, 2, 5, 10, 20, 50, ...
+    const raw = Math.max(value, 4) / 4;
+    const magnitude = 10 ** Math.floor(Math.log10(raw));
+    for (const step of [1, 2, 5, 10]) if (raw <= step * magnitude) return 4 * Math.max(1, step * magnitude);
+    return 40 * magnitude;
   }
 
   function drawChart(node, lines, { xMin, xMax, yMin, yMax, yFormat, limit, xTicks }) {
@@ -241,6 +243,8 @@
       if (!line.points.length) continue;
       const d = line.points.map(([px, py], i) => `${i ? "L" : "M"}${x(px).toFixed(1)},${y(py).toFixed(1)}`).join("");
       parts.push(svg("path", { class: "series", d, stroke: line.colour }));
+      const [lx, ly] = line.points[line.points.length - 1];
+      if (line.dot) parts.push(svg("circle", { cx: x(lx), cy: y(ly), r: 4, fill: line.colour }));
     }
     node.replaceChildren(...parts);
   }
@@ -288,7 +292,7 @@
     const lines = names.map((name, i) => {
       const points = state.series.get(name).filter(([t]) => t >= start);
       for (const [, v] of points) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-      return { name, colour: colourOf(i + 2), points };
+      return { name, colour: colourOf(i + 2), points, dot: true };
     });
     if (!Number.isFinite(lo)) { lo = 0; hi = 8; }
     const yMin = Math.floor(Math.min(lo, TEMP_LIMIT) - 1);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -50,12 +51,29 @@ def seed_store(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated and seeded once; each test gets its own copy."""
+    path = tmp_path_factory.mktemp("dashboard-db") / "template.db"
+    url = f"sqlite:///{path}"
     upgrade(url)
     seed_store(url)
-    return url
+    return path
+
+
+def copy_database(template: Path, directory: Path) -> str:
+    target = directory / "store.db"
+    for suffix in ("", "-wal", "-shm"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, target.with_name(target.name + suffix))
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def db_url(seeded_template: Path, tmp_path: Path) -> str:
+    """A fresh copy of the seeded store for one test."""
+    return copy_database(seeded_template, tmp_path)
 
 
 def unreachable_mqtt() -> MqttSettings:
