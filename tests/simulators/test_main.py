@@ -4,6 +4,7 @@ own loader accepts, reachable over PTYs or sockets, and driven by a scenario a g
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.config import GatewayConfig
+from gateway.readers_io import ReaderLoop
+from gateway.smoothing import RawRead
 from readers.uhf import TagNotice, UhfDecoder, hardware_version, multi_poll
 from silentcommerce.serialport import open_port
 from simulators.demo import small_scenario
@@ -152,3 +155,39 @@ def test_sim_run_command_plays_the_demo_and_writes_the_config(tmp_path: Path) ->
 def test_sim_run_refuses_a_missing_store_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2 and "nope.toml" in result.output
+
+
+def test_the_gateways_own_reader_loops_hear_the_scenario(store: RunningStore, tmp_path: Path) -> None:
+    """The config the simulators write, read by the gateway's reader threads: every zone hears its part."""
+    path = write_gateway_config(store, tmp_path / "gw1.toml", mqtt={"password": "unused"})
+    with path.open("rb") as handle:
+        config = GatewayConfig.model_validate(tomllib.load(handle))
+    reads: list[RawRead] = []
+    lock = threading.Lock()
+
+    def sink(batch: list[RawRead]) -> None:
+        with lock:
+            reads.extend(batch)
+
+    stop = threading.Event()
+    loops = [ReaderLoop(reader, sink, stop) for reader in config.readers]
+    for loop in loops:
+        loop.start()
+    scenario = small_scenario(store.plan)
+    try:
+        store.play(scenario, speed=10.0)
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(2.0)
+    outcome = scenario.expected_outcome()
+    bought = {tag.removeprefix("EPC:") for tag in outcome.purchases[0].tags}
+    stolen = {theft.tag.removeprefix("EPC:") for theft in outcome.thefts}
+    by_zone: dict[str | None, set[str]] = {}
+    for read in reads:
+        by_zone.setdefault(read.zone, set()).add(str(read.epc or read.uid))
+    assert by_zone["lane-1"] == bought | {"0F003A6B5C"}
+    assert by_zone["exit"] == bought | stolen
+    assert by_zone["entrance"] == {"0F003A6B5C"}
+    assert "lane-2" not in by_zone
+    assert all(loop.stats.bad_frames == 0 for loop in loops)
