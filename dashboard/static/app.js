@@ -58,7 +58,13 @@
   }
 
   const money = (value) => { const n = Number(value); return Number.isFinite(n) ? moneyFormat.format(n) : String(value); };
-  const clockTime = (iso) => { const d = new Date(iso); return Number.isNaN(d.getTime()) ? "" : timeFormat.format(d); };
+  const dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
+  const clockTime = (iso) => {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return "";
+    const sameDay = d.toDateString() === new Date().toDateString();
+    return sameDay ? timeFormat.format(d) : `${dateFormat.format(d)} ${timeFormat.format(d)}`;
+  };
 
   async function getJson(path) {
     const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -105,7 +111,7 @@
             el("span", { class: "zone-type" }, alarm ? "ALARM" : zone.type)),
           el("div", { class: "zone-counts" },
             el("div", { class: "count" }, el("b", {}, here.members.length), el("span", {}, here.members.length === 1 ? "person" : "people")),
-            el("div", { class: "count" }, el("b", {}, here.items.length), el("span", {}, "items")),
+            el("div", { class: "count" }, el("b", {}, here.items.length), el("span", {}, here.items.length === 1 ? "item" : "items")),
             sensors.map((s) => el("div", { class: "count" },
               el("b", { class: `sensor ${s.kind === "temperature" && s.value > TEMP_LIMIT ? "hot" : ""}` },
                 s.kind === "door" ? (s.value ? "open" : "shut") : `${s.value.toFixed(1)}${s.unit ? " " + s.unit : ""}`),
@@ -253,7 +259,7 @@
     const ticks = [];
     for (let m = 0; m <= 10; m += 2) {
       const at = end - m * 60;
-      if (at >= start) ticks.push([at, m ? `−${m} min` : "now"]);
+      if (at >= start - 1) ticks.push([at, m ? `−${m} min` : "now"]);
     }
     return ticks;
   }

@@ -7,18 +7,29 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
+from contract import BusinessEvent
 from dashboard.main import server
 from dashboard.settings import DashboardSettings
 from ingest.db import repo
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
-from ingest.rules.model import Product, Zone
+from ingest.db.persist import apply_decisions
+from ingest.rules.model import (
+    Decision,
+    Evidence,
+    Product,
+    TheftAlarm,
+    TransactionCommitted,
+    TransactionLine,
+    Zone,
+)
 from silentcommerce.broker import free_port
 from silentcommerce.mqtt import MqttSettings
 from tests.fixtures.broker import STORE, RunningBroker
@@ -26,6 +37,7 @@ from tests.fixtures.broker import STORE, RunningBroker
 LOGINS = {"operator": "op-secret", "admin": "admin-secret"}
 ADA_CARD = "UID:0F003A6B5C"
 MILK_TAG = "EPC:3074257BF7194E4000001A85"
+BREAD_TAG = "EPC:3074257BF7194E4000001B00"
 
 
 def seed_store(url: str) -> None:
@@ -47,6 +59,24 @@ def seed_store(url: str) -> None:
             repo.upsert_member(conn, "M-1001", "Ada Lovelace", STORE)
             repo.bind_tag(conn, ADA_CARD, "member", "M-1001")
             repo.bind_tag(conn, MILK_TAG, "item", "MILK-1L")
+    finally:
+        engine.dispose()
+    at = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    bread = TransactionLine(BREAD_TAG, "BREAD", "Rye bread", Decimal("2.19"))
+    record_decisions(url, [
+        TransactionCommitted("T-seed-1", "M-1001", "lane-1", (bread,), Decimal("2.19"), 2, at, "settle", None, None),
+        TheftAlarm("EPC:30AB", None, "exit", "gw1", "exit-alarm", at, (
+            Evidence("EPC:30AB", "exit", "gw1", "exit-uhf", 1, -51.0, 4, "seen", at),
+        )),
+    ])
+
+
+def record_decisions(url: str, decisions: list[Decision]) -> list[BusinessEvent]:
+    """Store rules-engine decisions the way ingest does; return the business events ingest would publish."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            return apply_decisions(conn, STORE, decisions).events
     finally:
         engine.dispose()
 

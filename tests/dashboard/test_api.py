@@ -9,7 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import ADA_CARD, LOGINS, MILK_TAG, copy_database, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import (
+    ADA_CARD,
+    BREAD_TAG,
+    LOGINS,
+    MILK_TAG,
+    copy_database,
+    settings_for,
+    unreachable_mqtt,
+)
 
 OPERATOR = ("operator", LOGINS["operator"])
 ADMIN = ("admin", LOGINS["admin"])
@@ -67,12 +75,30 @@ def test_member_profile_and_missing_things(client: TestClient) -> None:
     member = client.get("/api/members/M-1001", auth=OPERATOR).json()
     assert member["name"] == "Ada Lovelace"
     assert [t["tag"] for t in member["tags"]] == [ADA_CARD]
-    assert member["total_spent"] == "0"
+    assert member["total_spent"] == "2.19" and member["transaction_count"] == 1
+    assert [t["id"] for t in member["transactions"]] == ["T-seed-1"]
     missing = client.get("/api/members/M-9999", auth=OPERATOR)
     assert missing.status_code == 404 and "M-9999" in missing.json()["detail"]
     assert client.get("/api/transactions/T-404", auth=OPERATOR).status_code == 404
-    assert client.get("/api/transactions", auth=OPERATOR).json() == []
     assert client.get("/api/transactions?limit=0", auth=OPERATOR).status_code == 422
+
+
+def test_transactions_list_and_detail(client: TestClient) -> None:
+    listed = client.get("/api/transactions", auth=OPERATOR).json()
+    assert [(t["id"], t["member_name"], t["total"], t["line_count"]) for t in listed] == [
+        ("T-seed-1", "Ada Lovelace", "2.19", 1)
+    ]
+    detail = client.get("/api/transactions/T-seed-1", auth=OPERATOR).json()
+    assert detail["lines"] == [{"tag": BREAD_TAG, "sku": "BREAD", "name": "Rye bread", "unit_price": "2.19"}]
+    assert detail["at"].startswith("2026-01-05T09:30:00")
+
+
+def test_alerts_carry_their_evidence(client: TestClient) -> None:
+    alerts = client.get("/api/alerts", auth=OPERATOR).json()
+    theft = next(a for a in alerts if a["kind"] == "theft")
+    assert theft["severity"] == "critical" and theft["zone"] == "exit" and theft["tag"] == "EPC:30AB"
+    assert [(e["reader"], e["rssi"], e["count"]) for e in theft["evidence"]] == [("exit-uhf", -51.0, 4)]
+    assert client.get("/api/alerts?open_only=true", auth=OPERATOR).json()[0]["id"] == theft["id"]
 
 
 def test_operator_cannot_write_admin_can(client: TestClient) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from contract import BusinessEvent, ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
+from contract import ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
 from contract.topics import event_topic, gateway_topic
+from ingest.rules.model import Evidence, TheftAlarm, TransactionCommitted, TransactionLine
 from silentcommerce.mqtt import MqttLink
-from tests.dashboard.conftest import ADA_CARD, LOGINS, MILK_TAG, RunningDashboard
+from tests.dashboard.conftest import ADA_CARD, LOGINS, MILK_TAG, RunningDashboard, record_decisions
 from tests.fixtures.broker import STORE, RunningBroker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -64,27 +66,23 @@ def test_new_transaction_appears_live(live_dashboard: RunningDashboard, broker: 
         lane.locator(".chip", has_text="Organic milk 1 l").wait_for(timeout=5_000)
         page.locator(".gateway.online", has_text="gw1").wait_for(timeout=5_000)
 
-        transaction = {
-            "id": "T-browser-1", "member": "M-1001", "member_name": "Ada Lovelace", "lane": "lane-1",
-            "lines": [{"tag": MILK_TAG, "sku": "MILK-1L", "name": "Organic milk 1 l", "unit_price": "1.29"}],
-            "total": "1.29", "points": 1, "trigger": "settle", "at": now.isoformat(),
-        }
-        _publish(ingest, event_topic(STORE, "transaction"),
-                 encode(BusinessEvent(store=STORE, type="transaction", at=now, data=transaction)))
-        alert = {
-            "id": "A-1", "kind": "theft", "severity": "critical", "message": "Unpaid Rye bread at the exit",
-            "zone": "exit", "tag": "EPC:30AA", "member": None, "at": now.isoformat(),
-            "evidence": [{"tag": "EPC:30AA", "zone": "exit", "gateway": "gw1", "reader": "exit-uhf", "antenna": 1,
-                          "rssi": -50.0, "count": 4, "event": "seen", "at": now.isoformat()}],
-        }
-        _publish(ingest, event_topic(STORE, "alert"), encode(BusinessEvent(store=STORE, type="alert", at=now, data=alert)))
+        # Ingest's way: store the decisions, then publish the business events that storing produced.
+        milk = TransactionLine(MILK_TAG, "MILK-1L", "Organic milk 1 l", Decimal("1.29"))
+        sale = TransactionCommitted("T-browser-1", "M-1001", "lane-1", (milk,), Decimal("1.29"), 1, now, "settle",
+                                    None, None)
+        theft = TheftAlarm("EPC:30AC", "BREAD", "exit", "gw1", "exit-alarm", now,
+                           (Evidence("EPC:30AC", "exit", "gw1", "exit-uhf", 1, -50.0, 4, "seen", now),))
+        events = record_decisions(live_dashboard.settings.db_url, [sale, theft])
+        assert {e.type for e in events} >= {"transaction", "alert"}
+        for event in events:
+            _publish(ingest, event_topic(STORE, event.type), encode(event))
 
         new_row = page.locator("#transactions .tx.new[data-id='T-browser-1']")
         new_row.wait_for(timeout=10_000)
         assert "Ada Lovelace" in new_row.inner_text()
         assert "Organic milk 1 l" in new_row.inner_text()
-        theft = page.locator("#alerts .alert.theft")
-        theft.wait_for(timeout=5_000)
+        alarm = page.locator("#alerts .alert.theft", has_text="EPC:30AC")
+        alarm.wait_for(timeout=5_000)
         assert page.locator("[data-zone='exit'].alarm").count() == 1
         page.wait_for_function("document.querySelectorAll('#rates-chart path.series').length > 0", timeout=5_000)
         page.wait_for_function("document.querySelectorAll('#temp-chart path.series').length > 0", timeout=5_000)
@@ -92,7 +90,7 @@ def test_new_transaction_appears_live(live_dashboard: RunningDashboard, broker: 
         if os.environ.get("SC_SCREENSHOT_DIR"):
             page.screenshot(path=str(Path(os.environ["SC_SCREENSHOT_DIR"]) / "dashboard.png"), full_page=True)
 
-        theft.click()
+        alarm.click()
         dialog = page.locator("#evidence")
         dialog.wait_for(state="visible", timeout=5_000)
         assert "exit-uhf" in dialog.inner_text()
