@@ -31,6 +31,8 @@ from ingest.rules.model import Product, Zone
 router = APIRouter(prefix="/api", tags=["admin"])
 T = TypeVar("T")
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No login, or a wrong one"},
+    403: {"description": "An operator login: changes need an admin"},
     400: {"description": "The store is not known for this request"},
     404: {"description": "A referenced member or product does not exist"},
     409: {"description": "The database refused the change"},

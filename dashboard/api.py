@@ -26,7 +26,7 @@ from dashboard.schemas import (
 )
 from ingest.db import repo
 
-router = APIRouter(prefix="/api", tags=["store"])
+router = APIRouter(prefix="/api", tags=["store"], responses={401: {"description": "No login, or a wrong one"}})
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
 
 

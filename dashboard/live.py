@@ -12,7 +12,7 @@ from dashboard.auth import Operator
 from dashboard.deps import Hub
 from dashboard.schemas import SnapshotOut
 
-router = APIRouter(prefix="/api", tags=["live"])
+router = APIRouter(prefix="/api", tags=["live"], responses={401: {"description": "No login, or a wrong one"}})
 RETRY_MS = 2000
 
 
