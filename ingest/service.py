@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contract.errors import ContractError
 from contract.payloads import Ack, ReadsBatch, SensorsBatch, Status, decode, encode
-from contract.topics import GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
+from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
 from ingest.db import records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
@@ -51,8 +51,18 @@ DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 T = TypeVar("T")
 
 
+CONSUMED_KINDS: tuple[GatewayKind, ...] = ("reads", "sensors", "status", "ack")
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def subscriptions(store: str = "+") -> list[tuple[str, int]]:
+    """Ingest's subscriptions (QoS 1). The service uses the default (every store) so that a session primed
+    before ingest starts (``silentcommerce demo``) has exactly the same filters; a message for another
+    store than the service's is rejected as a dead letter."""
+    return [(gateway_filter(kind, store=store), 1) for kind in CONSUMED_KINDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +142,7 @@ class IngestService:
             client_id=mqtt.client_id or f"ingest-{self.store}",
             session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S,
         )
-        kinds = ("reads", "sensors", "status", "ack")
-        self._link = MqttLink(
-            mqtt, subscriptions=[(gateway_filter(k, store=self.store), 1) for k in kinds],  # type: ignore[arg-type]
-            on_message=self._enqueue, manual_ack=True,
-        )
+        self._link = MqttLink(mqtt, subscriptions=subscriptions(), on_message=self._enqueue, manual_ack=True)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._worker.start()
@@ -218,6 +224,8 @@ class IngestService:
             topic = parse_topic(message.topic)
             if not isinstance(topic, GatewayTopic):
                 raise ContractError(f"topic {message.topic!r} is not a gateway topic")
+            if topic.store != self.store:
+                raise ContractError(f"store {topic.store!r} is not served by this ingest (store {self.store!r})")
             after: Callable[[], None] | None = None
             if topic.kind == "reads":
                 after = self._reads(topic, decode(ReadsBatch, message.payload), now)

@@ -26,6 +26,8 @@ from ingest.db.admin import (
     upsert_store,
     upsert_zone,
 )
+from readers.epc import Sgtin, decode_epc
+from readers.errors import ReaderError
 
 __all__ = [
     "AlertRow",
@@ -385,4 +387,29 @@ def identify_tags(conn: Connection, tags: list[str]) -> dict[str, TagIdentityRow
         )
         for item in conn.execute(stock):
             found[item.tag] = TagIdentityRow(item.tag, "item", item.sku, item.name)
+    _identify_by_gtin(conn, [tag for tag in wanted if tag not in found], found)
     return found
+
+
+def _identify_by_gtin(conn: Connection, tags: list[str], found: dict[str, TagIdentityRow]) -> None:
+    """SGTIN-96 EPCs not in stock yet: an item of the catalog product with the EPC's GTIN."""
+    gtins: dict[str, str] = {}
+    for tag in tags:
+        if not tag.startswith("EPC:"):
+            continue
+        try:
+            decoded = decode_epc(tag[4:])
+        except ReaderError:
+            continue
+        if isinstance(decoded, Sgtin):
+            gtins[tag] = decoded.gtin
+    if not gtins:
+        return
+    query = select(t.products.c.sku, t.products.c.name, t.products.c.gtin).where(
+        t.products.c.gtin.in_(sorted(set(gtins.values())))
+    )
+    by_gtin = {r.gtin: (r.sku, r.name) for r in conn.execute(query)}
+    for tag, gtin in gtins.items():
+        if gtin in by_gtin:
+            sku, name = by_gtin[gtin]
+            found[tag] = TagIdentityRow(tag, "item", sku, name)

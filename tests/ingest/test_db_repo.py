@@ -168,3 +168,17 @@ def test_health_reports_gateways_dead_letters_and_last_batch(engine: Engine) -> 
     assert (empty.gateways, empty.dead_letters, empty.last_batch_at) == ((), 0, None)
     assert [(g.gateway, g.state, g.last_seq, g.last_seen) for g in full.gateways] == [("gw1", "online", 7, T0)]
     assert (full.dead_letters, full.last_batch_at) == (1, T0)
+
+
+def test_identify_tags_names_cards_stock_and_catalog_sgtins_and_leaves_out_unknown_tags(engine: Engine) -> None:
+    seed_demo(engine)
+    sgtin = "EPC:3074257BF7194E4000001A85"  # GTIN 80614141123458 = MILK-1L, not in stock yet
+    with engine.connect() as conn:
+        found = repo.identify_tags(conn, ["UID:0F003A6B5C", "UID:1A2B3C4D5E", "EPC:E2000000000000000000BEEF",
+                                          sgtin, "EPC:E2000000000000000000FFFF", "UID:0F003A6B5C"])
+    assert {tag: (r.kind, r.ref, r.name) for tag, r in found.items()} == {
+        "UID:0F003A6B5C": ("member", "M-1001", "Ada Lovelace"),
+        "UID:1A2B3C4D5E": ("staff", "S-01", "Grace"),
+        "EPC:E2000000000000000000BEEF": ("item", "BREAD", "Rye bread"),
+        sgtin: ("item", "MILK-1L", "Organic milk 1 l"),
+    }
