@@ -208,6 +208,10 @@ def test_a_repeated_sequence_number_is_dropped(ingest: IngestService, gw1: Gatew
     assert eventually(lambda: batches_of(ingest) == [5, 6])
     assert item(ingest, MILK_EPC).last_zone == "shelf-dairy"
     assert ingest.stats.duplicates == 1
+    assert ingest.stats.gaps == 0
+    gw1.send([read(BREAD_EPC, "shelf-dairy", now + timedelta(seconds=3))], seq=9)  # 7 and 8 are missing
+    assert eventually(lambda: batches_of(ingest) == [5, 6, 9])
+    assert ingest.stats.gaps == 1
 
 
 def test_lane_and_exit_give_one_transaction_a_receipt_and_a_theft_alarm(
