@@ -1,0 +1,237 @@
+"""A whole store on one machine: simulated devices, Mosquitto, VictoriaMetrics, ingest, gateway, dashboard.
+
+Each service runs as its own process, started with the same ``silentcommerce`` commands a deployment uses,
+with logs under ``{workdir}/logs``. The demo and the end-to-end tests both run a :class:`LocalStore`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contract.topics import gateway_filter, gateway_topic
+from silentcommerce.broker import Broker, BrokerError, Credentials, free_port, gateway_user, generate_credentials
+from silentcommerce.mqtt import MqttLink, MqttSettings
+from silentcommerce.processes import ManagedProcess, ProcessError, python_command, victoria_metrics, wait_http
+
+INGEST_CLIENT_ID = "ingest"
+INGEST_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class LocalStoreError(RuntimeError):
+    """The local store could not start; the message says which part and where its log is."""
+
+
+@dataclass
+class LocalStoreConfig:
+    workdir: Path
+    store_file: Path
+    gateway: str = "gw1"
+    dashboard_port: int | None = 8000
+    """None: no dashboard. A busy port is replaced by a free one."""
+    with_tsdb: bool = True
+    seed: int = 0
+    fresh: bool = True
+    """Start from an empty database, broker state and outbox."""
+
+
+Progress = Callable[[str], None]
+
+
+def _port_or_free(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+@dataclass
+class LocalStore:
+    config: LocalStoreConfig
+    store_id: str = ""
+    broker: Broker | None = None
+    credentials: Credentials | None = None
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    dashboard_url: str | None = None
+    tsdb_url: str | None = None
+    sim: object | None = None  # simulators.main.RunningStore
+
+    @property
+    def workdir(self) -> Path:
+        return self.config.workdir
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'store.db'}"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.workdir / "broker"
+
+    def mqtt_settings(self, user: str, client_id: str, **extra: int) -> MqttSettings:
+        assert self.broker is not None and self.credentials is not None
+        return MqttSettings(port=self.broker.port, username=user, password=self.credentials.password(user),
+                            client_id=client_id, **extra)
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def start(self, progress: Progress = lambda _: None) -> None:
+        from simulators.main import start_store, write_gateway_config
+        from simulators.storeplan import load_store_plan
+
+        cfg = self.config
+        if cfg.fresh and self.workdir.exists():
+            shutil.rmtree(self.workdir)
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        plan = load_store_plan(cfg.store_file)
+        self.store_id = plan.store_id
+        try:
+            progress("simulated readers, sensors and displays")
+            self.sim = start_store(plan, seed=cfg.seed)
+
+            progress("broker credentials and ACL")
+            self.credentials = generate_credentials(self.broker_dir, [(self.store_id, cfg.gateway)])
+            secret = self.workdir / "secrets" / f"{cfg.gateway}.password"
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.write_text(self.credentials.password(gateway_user(self.store_id, cfg.gateway)))
+            os.chmod(secret, 0o600)
+
+            progress("Mosquitto")
+            self.broker = Broker(self.broker_dir, free_port())
+            self.broker.start()
+            self._prime_ingest_session()
+
+            if cfg.with_tsdb:
+                progress("VictoriaMetrics (time series)")
+                self._start_tsdb()
+
+            progress("ingest")
+            self._start_ingest()
+
+            progress("gateway")
+            gw_config = write_gateway_config(
+                self.sim,  # type: ignore[arg-type]
+                self.workdir / f"{cfg.gateway}.toml",
+                mqtt={"host": "127.0.0.1", "port": self.broker.port,
+                      "username": gateway_user(self.store_id, cfg.gateway), "password_file": str(secret)},
+                store=self.store_id,
+                gateway=cfg.gateway,
+            )
+            self._spawn("gateway", ["gateway", "--config", str(gw_config)])
+
+            if cfg.dashboard_port is not None:
+                progress("dashboard")
+                self._start_dashboard(_port_or_free(cfg.dashboard_port))
+
+            progress("waiting for the gateway to come online")
+            self._wait_gateway_online(timeout=30)
+        except (BrokerError, ProcessError) as exc:
+            self.stop()
+            raise LocalStoreError(str(exc)) from None
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        process = ManagedProcess(name, python_command(*args), self.workdir / "logs" / f"{name}.log", env=env or {})
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def _prime_ingest_session(self) -> None:
+        """Create ingest's persistent session before any gateway speaks, so nothing published before ingest
+        is up is lost: the broker queues it for the session until ingest connects with the same client id."""
+        from ingest.service import subscriptions
+
+        link = MqttLink(self.mqtt_settings("ingest", INGEST_CLIENT_ID, session_expiry_s=INGEST_SESSION_EXPIRY_S),
+                        subscriptions=subscriptions())
+        link.start()
+        try:
+            if not link.wait_connected(10):
+                raise LocalStoreError(f"cannot connect to the broker as ingest; see {self.broker_dir / 'mosquitto.log'}")
+            time.sleep(0.3)  # SUBACKs
+        finally:
+            link.stop()
+
+    def _start_tsdb(self) -> None:
+        port = free_port()
+        vm = victoria_metrics(self.workdir, port)
+        if vm is None:
+            raise LocalStoreError("victoria-metrics not found: install the Debian package 'victoria-metrics'")
+        vm.start()
+        self.processes["victoria-metrics"] = vm
+        wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
+        self.tsdb_url = f"http://127.0.0.1:{port}"
+
+    def _start_ingest(self) -> None:
+        assert self.broker is not None
+        args = ["ingest", "--store-file", str(self.config.store_file), "--db", self.db_url,
+                "--mqtt-port", str(self.broker.port), "--credentials", str(self.broker_dir / "credentials.json")]
+        if self.tsdb_url:
+            args += ["--tsdb-url", self.tsdb_url]
+        self._spawn("ingest", args)
+
+    def _start_dashboard(self, port: int) -> None:
+        assert self.broker is not None and self.credentials is not None
+        process = self._spawn("dashboard", [
+            "dashboard", "--db", self.db_url, "--port", str(port), "--mqtt-port", str(self.broker.port),
+            "--credentials", str(self.broker_dir / "credentials.json"), "--store", self.store_id,
+        ])
+        login = f"operator:{self.credentials.dashboard_logins['operator']}".encode()
+        wait_http(f"http://127.0.0.1:{port}/api/health", 60, process,
+                  auth_header="Basic " + base64.b64encode(login).decode())
+        self.dashboard_url = f"http://127.0.0.1:{port}/"
+
+    def _wait_gateway_online(self, timeout: float) -> None:
+        online: list[bytes] = []
+        link = MqttLink(self.mqtt_settings("dashboard", f"localstore-{os.getpid()}"),
+                        subscriptions=[(gateway_filter("status", self.store_id, self.config.gateway), 1)],
+                        on_message=lambda m: online.append(m.payload))
+        link.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                self.check()
+                if any(b'"online"' in payload for payload in online):
+                    return
+                time.sleep(0.1)
+        finally:
+            link.stop()
+        topic = gateway_topic(self.store_id, self.config.gateway, "status")
+        raise LocalStoreError(f"the gateway did not report online on {topic} within {timeout:.0f} s; "
+                              f"see {self.workdir / 'logs' / 'gateway.log'}")
+
+    # -- running --------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`LocalStoreError` if any service has died."""
+        for process in self.processes.values():
+            try:
+                process.check()
+            except ProcessError as exc:
+                raise LocalStoreError(str(exc)) from None
+
+    def stop(self) -> None:
+        for name in ("gateway", "dashboard", "ingest", "victoria-metrics"):
+            process = self.processes.get(name)
+            if process is not None:
+                process.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.sim is not None:
+            self.sim.stop()  # type: ignore[attr-defined]
+            self.sim = None
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
