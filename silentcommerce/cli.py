@@ -149,7 +149,8 @@ def dashboard(
     verbose: Verbose = False,
 ) -> None:
     """Run the operator dashboard (REST API, live feed, web page)."""
-    from dashboard.main import DashboardSettings, run
+    from dashboard.main import run
+    from dashboard.settings import DashboardSettings
 
     _logging(verbose)
     mqtt = _mqtt_settings(mqtt_host, mqtt_port, mqtt_user, mqtt_password, credentials_file,

@@ -57,7 +57,8 @@ def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, 
                 if isinstance(timed.step, Note):
                     bar.update(task, description=f"{current.name}: {timed.step.text}")
 
-            store.sim.play(scenario, loop=loop, on_step=on_step, wait=stop.wait)  # type: ignore[attr-defined]
+            assert store.sim is not None
+            store.sim.play(scenario, loop=loop, on_step=on_step, wait=stop.wait)
         if not loop:
             console.print("scenario finished; the store keeps running until Ctrl-C")
             stop.wait()

@@ -14,11 +14,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contract.topics import gateway_filter, gateway_topic
-from silentcommerce.broker import Broker, BrokerError, Credentials, free_port, gateway_user, generate_credentials
+from silentcommerce.broker import (
+    Broker,
+    BrokerError,
+    Credentials,
+    free_port,
+    gateway_user,
+    generate_credentials,
+)
 from silentcommerce.mqtt import MqttLink, MqttSettings
 from silentcommerce.processes import ManagedProcess, ProcessError, python_command, victoria_metrics, wait_http
+
+if TYPE_CHECKING:
+    from simulators.main import RunningStore
 
 INGEST_CLIENT_ID = "ingest"
 INGEST_SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -62,7 +73,7 @@ class LocalStore:
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     dashboard_url: str | None = None
     tsdb_url: str | None = None
-    sim: object | None = None  # simulators.main.RunningStore
+    sim: RunningStore | None = None
 
     @property
     def workdir(self) -> Path:
@@ -76,10 +87,10 @@ class LocalStore:
     def broker_dir(self) -> Path:
         return self.workdir / "broker"
 
-    def mqtt_settings(self, user: str, client_id: str, **extra: int) -> MqttSettings:
+    def mqtt_settings(self, user: str, client_id: str, *, session_expiry_s: int = 0) -> MqttSettings:
         assert self.broker is not None and self.credentials is not None
         return MqttSettings(port=self.broker.port, username=user, password=self.credentials.password(user),
-                            client_id=client_id, **extra)
+                            client_id=client_id, session_expiry_s=session_expiry_s)
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -118,7 +129,7 @@ class LocalStore:
 
             progress("gateway")
             gw_config = write_gateway_config(
-                self.sim,  # type: ignore[arg-type]
+                self.sim,
                 self.workdir / f"{cfg.gateway}.toml",
                 mqtt={"host": "127.0.0.1", "port": self.broker.port,
                       "username": gateway_user(self.store_id, cfg.gateway), "password_file": str(secret)},
@@ -227,7 +238,7 @@ class LocalStore:
         if self.broker is not None:
             self.broker.stop()
         if self.sim is not None:
-            self.sim.stop()  # type: ignore[attr-defined]
+            self.sim.stop()
             self.sim = None
 
     def __enter__(self) -> LocalStore:
