@@ -193,6 +193,9 @@ class Broker:
     process: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
 
+    def __post_init__(self) -> None:
+        self.workdir = self.workdir.resolve()  # mosquitto runs inside it: every path must be absolute
+
     @property
     def log_path(self) -> Path:
         return self.workdir / "mosquitto.log"

@@ -173,7 +173,7 @@ def demo(
     """Start a whole store on this machine: broker, TSDB, ingest, dashboard, a gateway on simulated readers, and shoppers."""
     from silentcommerce.demo import DemoError, run_demo
 
-    _logging(False)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         run_demo(workdir=workdir, port=port, shoppers=shoppers, loop=not once, seed=seed)
     except DemoError as exc:

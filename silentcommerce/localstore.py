@@ -51,6 +51,10 @@ class LocalStoreConfig:
     fresh: bool = True
     """Start from an empty database, broker state and outbox."""
 
+    def __post_init__(self) -> None:
+        self.workdir = self.workdir.resolve()  # written into configs that other processes read
+        self.store_file = self.store_file.resolve()
+
 
 Progress = Callable[[str], None]
 

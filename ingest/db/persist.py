@@ -135,11 +135,19 @@ def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, o
         if stock is not None:
             out.events.append(stock)
     if d.display is not None and d.gateway is not None:
-        receipt = [*(f"{x.name[:DISPLAY_WIDTH - 8]} {x.unit_price}" for x in lines[:2]), f"TOTAL {total}"]
-        if len(lines) > 2:
-            receipt = [f"{len(lines)} items", f"TOTAL {total}", f"+{points} points"]
+        receipt = receipt_lines([x.name for x in lines], total, points)
         out.commands.append(new_command(conn, store, d.gateway, "display", d.display, d.at, text=receipt,
                                         reason=f"receipt {d.transaction_id}"))
+
+
+def receipt_lines(names: list[str], total: Decimal, points: int, width: int = DISPLAY_WIDTH) -> list[str]:
+    """The two lines a 2×20 pole display shows for a sale: what was bought, then the total and points."""
+    what = names[0] if len(names) == 1 else f"{len(names)} items"
+    bottom = f"TOTAL {total}"
+    earned = f"+{points} pts"
+    if len(bottom) + 1 + len(earned) <= width:
+        bottom = f"{bottom}{earned:>{width - len(bottom)}}"
+    return [what[:width], bottom[:width]]
 
 
 def _upsert_item(conn: Connection, tag: str, sku: str | None, *, status: str | None, zone: str | None,
