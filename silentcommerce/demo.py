@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -10,6 +11,10 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from silentcommerce.localstore import LocalStore, LocalStoreConfig, LocalStoreError
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class DemoError(RuntimeError):
@@ -21,6 +26,7 @@ def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, 
     from simulators.scenario import Note, Scenario, TimedStep
     from simulators.storeplan import demo_store_path, load_store_plan
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the store like Ctrl-C does
     console = Console()
     store_path = store_file or demo_store_path()
     config = LocalStoreConfig(workdir=workdir, store_file=store_path, dashboard_port=port, seed=seed)

@@ -115,7 +115,7 @@
             sensors.map((s) => el("div", { class: "count" },
               el("b", { class: `sensor ${s.kind === "temperature" && s.value > TEMP_LIMIT ? "hot" : ""}` },
                 s.kind === "door" ? (s.value ? "open" : "shut") : `${s.value.toFixed(1)}${s.unit ? " " + s.unit : ""}`),
-              el("span", {}, s.kind)))),
+              el("span", {}, s.kind === "temperature" ? "temp" : s.kind)))),
           here.members.length ? el("ul", { class: "chips" },
             here.members.map((m) => el("li", { class: `chip ${m.kind}`, title: m.tag }, m.name || m.ref || m.tag))) : null,
           here.items.length ? el("ul", { class: "chips" }, grouped(here.items).map((t) => el("li", { class: "chip" }, t))) : null,

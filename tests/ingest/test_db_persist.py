@@ -73,7 +73,8 @@ def test_a_sale_is_stored_once_however_often_it_is_applied(engine: Engine) -> No
     assert (stock["MILK-1L"].sold, stock["MILK-1L"].in_store, stock["MILK-1L"].reorder) == (1, 0, True)
     assert [e.type for e in first.events] == ["transaction", "inventory", "inventory"]
     assert first.events[0].data["total"] == "3.48" and first.events[0].data["member_name"] == "Ada"
-    assert [(c.action, c.target, c.text[-1]) for c in first.commands] == [("display", "lane-1-display", "TOTAL 3.48")]
+    assert [(c.action, c.target, c.text) for c in first.commands] == [
+        ("display", "lane-1-display", ["2 items", "TOTAL 3.48    +3 pts"])]
     assert display.id == first.commands[0].id and display.ack_ok is None
     assert (again.events, again.commands) == ([], [])
 

@@ -239,7 +239,7 @@ def test_lane_and_exit_give_one_transaction_a_receipt_and_a_theft_alarm(
         display, alarm = (first, second) if first.action == "display" else (second, first)
         assert (alarm.action, alarm.target, alarm.gateway) == ("alarm", "exit-alarm", "gw1")
         assert (display.action, display.target) == ("display", "lane-1-display")
-        assert display.text[-1] == "TOTAL 3.48"
+        assert display.text == ["2 items", "TOTAL 3.48    +3 pts"]  # what the 2-line pole display shows
         assert eventually(lambda: batches_of(ingest) == list(range(1, 8)))
 
         with ingest.db.connect() as conn:
