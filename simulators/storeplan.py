@@ -1,9 +1,9 @@
 """What the simulators need from a store file, and which devices that store gets.
 
-The store file format is shared with ingest (``ingest/storefile.py`` owns its full validation); this
-module reads only the parts that decide the simulated hardware and the scenarios: zones, products,
-members, staff and items. A file that lacks them is refused with :class:`StorePlanError` naming the file
-and the entry.
+The store file is read and checked by :mod:`ingest.storefile`, the one parser of that format; this
+module keeps the parts that decide the simulated hardware and the scenarios: zones, products, members,
+staff and items. A file the strict loader refuses is refused here too, as :class:`StorePlanError` carrying
+its message (the file and each wrong field).
 
 Devices by zone type (the demo device map):
 
@@ -18,18 +18,14 @@ Devices by zone type (the demo device map):
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ingest.storefile import StoreFile, StoreFileError, load_store_file, parse_store_file
 from simulators.errors import StorePlanError
 
-ZONE_TYPES = frozenset({"entrance", "shelf", "lane", "exit", "backroom", "cooler"})
 UHF_ZONE_TYPES = frozenset({"shelf", "cooler", "backroom", "exit", "lane"})
-_UID_TAG = re.compile(r"UID:[0-9A-F]{10}")
-_EPC_TAG = re.compile(r"EPC:(?:[0-9A-F]{4})+")
 
 DeviceKind = Literal["uhf", "card", "display", "modbus"]
 
@@ -129,110 +125,39 @@ class StorePlan:
         return tuple(specs)
 
 
-def _table_list(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-        raise StorePlanError(f"{source}: [[{key}]] must be a list of tables")
-    return value
-
-
-def _text(entry: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        if required:
-            raise StorePlanError(f"{where}: {key!r} is missing")
-        return None
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise StorePlanError(f"{where}: {key!r} must be text, got {value!r}")
-    return str(value)
-
-
-def _people(data: dict[str, Any], key: str, source: str) -> tuple[Person, ...]:
-    people = []
-    for index, entry in enumerate(_table_list(data, key, source)):
-        where = f"{source}: {key}[{index}]"
-        tags = entry.get("tags", [])
-        if not isinstance(tags, list) or not all(
-            isinstance(t, str) and (_UID_TAG.fullmatch(t) or _EPC_TAG.fullmatch(t)) for t in tags
-        ):
-            raise StorePlanError(
-                f"{where}: tags must be a list of 'UID:<10 hex>' or 'EPC:<hex>', got {tags!r}"
-            )
-        people.append(Person(str(_text(entry, "id", where)), str(_text(entry, "name", where)), tuple(tags)))
-    return tuple(people)
-
-
-def plan_from_mapping(data: dict[str, Any], source: str = "<memory>") -> StorePlan:
-    """Build a plan from an already parsed store file (a dict as tomllib returns it)."""
-    store = data.get("store")
-    if not isinstance(store, dict):
-        raise StorePlanError(f"{source}: the [store] table is missing")
-    zones = []
-    for index, entry in enumerate(_table_list(data, "zones", source)):
-        where = f"{source}: zones[{index}]"
-        zone_type = _text(entry, "type", where)
-        if zone_type not in ZONE_TYPES:
-            raise StorePlanError(f"{where}: type {zone_type!r} is not one of {sorted(ZONE_TYPES)}")
-        zones.append(
-            Zone(
-                str(_text(entry, "name", where)),
-                zone_type,
-                _text(entry, "display", where, required=False),
-                _text(entry, "alarm", where, required=False),
-            )
-        )
-    products = []
-    for index, entry in enumerate(_table_list(data, "products", source)):
-        where = f"{source}: products[{index}]"
-        products.append(
-            Product(
-                str(_text(entry, "sku", where)),
-                str(_text(entry, "name", where)),
-                str(_text(entry, "price", where)),
-                _text(entry, "gtin", where, required=False),
-                _text(entry, "category", where, required=False),
-            )
-        )
-    skus = {product.sku for product in products}
-    zone_names = {zone.name for zone in zones}
-    items = []
-    for index, entry in enumerate(_table_list(data, "items", source)):
-        where = f"{source}: items[{index}]"
-        tag, sku = str(_text(entry, "tag", where)), str(_text(entry, "sku", where))
-        zone = _text(entry, "zone", where, required=False)
-        if not _EPC_TAG.fullmatch(tag):
-            raise StorePlanError(f"{where}: tag {tag!r} is not 'EPC:<hex in whole words>'")
-        if sku not in skus:
-            raise StorePlanError(f"{where}: SKU {sku!r} is not among the products")
-        if zone is not None and zone not in zone_names:
-            raise StorePlanError(f"{where}: zone {zone!r} is not among the zones")
-        items.append(Item(tag, sku, zone))
-    rules = data.get("rules", {})
-    settle = rules.get("settle_time_s", 4.0) if isinstance(rules, dict) else 4.0
+def plan_from_store_file(store_file: StoreFile, source: str = "<memory>") -> StorePlan:
+    """The simulators' view of a store file already checked by :mod:`ingest.storefile`."""
     return StorePlan(
-        store_id=str(_text(store, "id", f"{source}: [store]")),
-        name=str(_text(store, "name", f"{source}: [store]", required=False) or ""),
-        zones=tuple(zones),
-        products=tuple(products),
-        members=_people(data, "members", source),
-        staff=_people(data, "staff", source),
-        items=tuple(items),
-        settle_time_s=float(settle),
+        store_id=store_file.store.id,
+        name=store_file.store.name,
+        zones=tuple(Zone(z.name, z.type, z.display, z.alarm) for z in store_file.zones),
+        products=tuple(
+            Product(p.sku, p.name, str(p.price), p.gtin, p.category or None) for p in store_file.products
+        ),
+        members=tuple(Person(m.id, m.name, tuple(m.tags)) for m in store_file.members),
+        staff=tuple(Person(s.id, s.name, tuple(s.tags)) for s in store_file.staff),
+        items=tuple(Item(i.tag, i.sku, i.zone) for i in store_file.items),
+        settle_time_s=store_file.rules.settle_time_s,
         source=source,
     )
 
 
+def plan_from_mapping(data: dict[str, Any], source: str = "<memory>") -> StorePlan:
+    """Build a plan from an already parsed store file (a dict as tomllib returns it)."""
+    try:
+        store_file = parse_store_file(data, source)
+    except StoreFileError as exc:
+        raise StorePlanError(str(exc)) from exc
+    return plan_from_store_file(store_file, source)
+
+
 def load_store_plan(path: Path | str) -> StorePlan:
     """Read a store file (TOML) into a :class:`StorePlan`."""
-    path = Path(path)
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise StorePlanError(f"cannot read store file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise StorePlanError(f"store file {path} is not valid TOML: {exc}") from exc
-    return plan_from_mapping(data, str(path))
+        store_file = load_store_file(path)
+    except StoreFileError as exc:
+        raise StorePlanError(str(exc)) from exc
+    return plan_from_store_file(store_file, str(path))
 
 
 def demo_store_path() -> Path:

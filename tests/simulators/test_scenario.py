@@ -3,8 +3,11 @@ each reader exactly the tags in its zone, and a runner that keeps time without s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ingest.storefile import StoreFileError, load_store_file
 from readers.epc import Sgtin, decode_epc
 from simulators.demo import demo_scenario, initial_stock, small_scenario
 from simulators.devices import CardReaderDevice, UhfReaderDevice
@@ -19,7 +22,7 @@ from simulators.scenario import (
     TagsTo,
     expected_outcome,
 )
-from simulators.storeplan import demo_store_path, load_store_plan, plan_from_mapping
+from simulators.storeplan import demo_store_path, load_store_plan, plan_from_mapping, plan_from_store_file
 from simulators.world import World, run_scenario
 
 
@@ -187,9 +190,28 @@ def test_runner_waits_scaled_time_and_stops_when_asked() -> None:
 
 
 def test_store_file_errors_name_the_entry() -> None:
-    with pytest.raises(StorePlanError, match=r"zones\[0\].*type 'aisle'"):
-        plan_from_mapping({"store": {"id": "x"}, "zones": [{"name": "a", "type": "aisle"}]})
-    with pytest.raises(StorePlanError, match=r"items\[0\].*NOPE"):
-        plan_from_mapping({"store": {"id": "x"}, "items": [{"tag": "EPC:AAAA", "sku": "NOPE"}]})
+    store = {"id": "x", "name": "X"}
+    with pytest.raises(StorePlanError, match=r"zones\[0\]\.type: .*got 'aisle'"):
+        plan_from_mapping({"store": store, "zones": [{"name": "a", "type": "aisle"}]})
+    with pytest.raises(StorePlanError, match=r"items\[0\]\.sku: 'NOPE'"):
+        plan_from_mapping({"store": store, "items": [{"tag": "EPC:AAAA", "sku": "NOPE"}]})
     with pytest.raises(StorePlanError, match=r"missing\.toml"):
         load_store_plan("missing.toml")
+
+
+def test_store_plan_refuses_what_the_store_file_loader_refuses(tmp_path: Path) -> None:
+    """One parser of the store file: the simulators see exactly what ingest validated."""
+    with pytest.raises(StorePlanError, match=r"store\.name: required but missing") as raised:
+        plan_from_mapping({"store": {"id": "x"}})
+    assert isinstance(raised.value.__cause__, StoreFileError)
+    with pytest.raises(StorePlanError, match=r"zones\[0\]\.colour: unknown key"):
+        plan_from_mapping(
+            {"store": {"id": "x", "name": "X"}, "zones": [{"name": "a", "type": "shelf", "colour": 1}]}
+        )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[store]\nid = "x"\nname = "X"\n[[products]]\nsku = "A"\nname = "A"\nprice = "-1"\n')
+    with pytest.raises(StorePlanError, match=r"bad\.toml: products\[0\]\.price"):
+        load_store_plan(bad)
+    assert load_store_plan(demo_store_path()) == plan_from_store_file(
+        load_store_file(demo_store_path()), str(demo_store_path())
+    )
