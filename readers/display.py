@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from readers.errors import FrameError, ReaderError
+from readers.framing import FrameDecoder
 
 ESC: Final = 0x1B
 CLEAR: Final = 0x0C
@@ -126,7 +127,7 @@ def _escape_op(buffer: bytes | bytearray, start: int) -> tuple[DisplayOp, int] |
     raise FrameError(f"unsupported escape sequence ESC {second:02X}")
 
 
-class DisplayDecoder:
+class DisplayDecoder(FrameDecoder[DisplayOp]):
     """Bytes the display receives in, operations out, for any chunking.
 
     An unknown or broken command counts one ``bad_frames``; its first byte is dropped and the scan resumes
@@ -135,47 +136,13 @@ class DisplayDecoder:
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.bad_frames = 0
-        self.discarded_bytes = 0
-        self.last_error: str | None = None
+        super().__init__(bytes([ESC, CLEAR]))
 
-    @property
-    def buffered(self) -> int:
-        """Bytes held back waiting for the rest of a command."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[DisplayOp]:
-        """Add received bytes; return the operations completed by them (never raises)."""
-        buffer = self._buffer
-        buffer += data
-        ops: list[DisplayOp] = []
-        position = 0
-        while position < len(buffer):
-            byte = buffer[position]
-            if byte == CLEAR:
-                ops.append(ClearScreen())
-                position += 1
-                continue
-            if byte != ESC:
-                self.discarded_bytes += 1
-                position += 1
-                continue
-            try:
-                found = _escape_op(buffer, position)
-            except FrameError as error:
-                self.bad_frames += 1
-                self.discarded_bytes += 1
-                self.last_error = str(error)
-                position += 1
-                continue
-            if found is None:
-                break
-            op, length = found
-            ops.append(op)
-            position += length
-        del buffer[:position]
-        return ops
+    def _parse(self, buffer: bytearray, start: int) -> tuple[DisplayOp, int] | None:
+        # A write command's length is only known by reading its text up to CR, which decodes it as well.
+        if buffer[start] == CLEAR:
+            return ClearScreen(), 1
+        return _escape_op(buffer, start)
 
 
 class DisplayScreen:

@@ -14,6 +14,7 @@ from operator import xor
 from typing import Final, Literal, get_args
 
 from readers.errors import FrameError, ReaderError
+from readers.framing import LengthFramedDecoder
 
 Em4100Variant = Literal["rdm6300", "id12la"]
 VARIANTS: Final[tuple[str, ...]] = get_args(Em4100Variant)
@@ -84,7 +85,7 @@ def decode_frame(frame: bytes, variant: Em4100Variant) -> CardFrame:
     return card_from_uid(uid)
 
 
-class Em4100Decoder:
+class Em4100Decoder(LengthFramedDecoder[CardFrame]):
     """Bytes in, card frames out, for any chunking of the reader's stream.
 
     A candidate frame that fails counts one ``bad_frames``; its STX is dropped and the scan resumes after
@@ -93,45 +94,15 @@ class Em4100Decoder:
 
     def __init__(self, variant: Em4100Variant) -> None:
         _check_variant(variant)
+        super().__init__(bytes([STX]))
         self.variant: Em4100Variant = variant
         self.frame_length = 1 + UID_DIGITS + CHECKSUM_DIGITS + len(TRAILERS[variant][0])
-        self._buffer = bytearray()
-        self.bad_frames = 0
-        self.discarded_bytes = 0
-        self.last_error: str | None = None
 
-    @property
-    def buffered(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
-        return len(self._buffer)
+    def _length_at(self, buffer: bytearray, start: int) -> int:
+        return self.frame_length
 
-    def feed(self, data: bytes) -> list[CardFrame]:
-        """Add bytes from the reader; return the card frames completed by them (never raises)."""
-        buffer = self._buffer
-        buffer += data
-        frames: list[CardFrame] = []
-        position = 0
-        while True:
-            start = buffer.find(STX, position)
-            if start < 0:
-                self.discarded_bytes += len(buffer) - position
-                position = len(buffer)
-                break
-            self.discarded_bytes += start - position
-            position = start
-            if len(buffer) - start < self.frame_length:
-                break
-            try:
-                frames.append(decode_frame(bytes(buffer[start : start + self.frame_length]), self.variant))
-            except FrameError as error:
-                self.bad_frames += 1
-                self.discarded_bytes += 1
-                self.last_error = str(error)
-                position = start + 1
-                continue
-            position = start + self.frame_length
-        del buffer[:position]
-        return frames
+    def _decode(self, frame: bytes) -> CardFrame:
+        return decode_frame(frame, self.variant)
 
 
 def encode_card(uid: str, variant: Em4100Variant) -> bytes:

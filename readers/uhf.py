@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from readers.errors import FrameError, ReaderError
+from readers.framing import LengthFramedDecoder
 
 FRAME_START: Final = 0xBB
 FRAME_END: Final = 0x7E
@@ -177,7 +178,7 @@ def decode_frame(frame: bytes) -> UhfMessage:
     return _FALLBACKS[frame_type](command, params)
 
 
-class UhfDecoder:
+class UhfDecoder(LengthFramedDecoder[UhfMessage]):
     """Bytes in, messages out, for any chunking of the module's stream.
 
     A candidate frame that fails (bad header, length, end byte or checksum) counts one ``bad_frames``; its
@@ -187,54 +188,15 @@ class UhfDecoder:
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.bad_frames = 0
-        self.discarded_bytes = 0
-        self.last_error: str | None = None
+        super().__init__(bytes([FRAME_START]))
 
-    @property
-    def buffered(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
-        return len(self._buffer)
+    def _length_at(self, buffer: bytearray, start: int) -> int | None:
+        if len(buffer) - start < HEADER.size:
+            return None
+        return _frame_length(buffer, start)
 
-    def feed(self, data: bytes) -> list[UhfMessage]:
-        """Add bytes from the module; return the messages completed by them (never raises)."""
-        buffer = self._buffer
-        buffer += data
-        messages: list[UhfMessage] = []
-        position = 0
-        while True:
-            start = buffer.find(FRAME_START, position)
-            if start < 0:
-                self.discarded_bytes += len(buffer) - position
-                position = len(buffer)
-                break
-            self.discarded_bytes += start - position
-            position = start
-            if len(buffer) - start < HEADER.size:
-                break
-            try:
-                length = _frame_length(buffer, start)
-            except FrameError as error:
-                self._reject(error)
-                position = start + 1
-                continue
-            if len(buffer) - start < length:
-                break
-            try:
-                messages.append(decode_frame(bytes(buffer[start : start + length])))
-            except FrameError as error:
-                self._reject(error)
-                position = start + 1
-                continue
-            position = start + length
-        del buffer[:position]
-        return messages
-
-    def _reject(self, error: FrameError) -> None:
-        self.bad_frames += 1
-        self.discarded_bytes += 1
-        self.last_error = str(error)
+    def _decode(self, frame: bytes) -> UhfMessage:
+        return decode_frame(frame)
 
 
 # --- encoding ---------------------------------------------------------------------------------------------

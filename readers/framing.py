@@ -1,0 +1,88 @@
+"""The resynchronising scan the stream decoders share, sans-I/O.
+
+``FrameDecoder.feed`` looks for the next byte a frame can start with, counts the bytes skipped before it in
+``discarded_bytes``, and asks the protocol what is at that start: not complete yet (keep it and wait), one
+item and its length, or a FrameError. A FrameError counts one ``bad_frames``, records ``last_error``, drops
+that start byte alone and resumes right after it, so a good frame hidden inside a broken one is still found.
+Each protocol bounds the buffer by raising FrameError instead of waiting for more than its longest frame.
+``LengthFramedDecoder`` is the common case of a frame whose length is known from its first bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
+
+from readers.errors import FrameError
+
+T = TypeVar("T")
+
+
+class FrameDecoder(ABC, Generic[T]):
+    """Bytes in, items out, for any chunking of a stream whose frames begin with one of ``start_bytes``."""
+
+    def __init__(self, start_bytes: bytes) -> None:
+        self._starts = re.compile(b"[" + re.escape(start_bytes) + b"]")
+        self._buffer = bytearray()
+        self.bad_frames = 0
+        self.discarded_bytes = 0
+        self.last_error: str | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buffer)
+
+    @abstractmethod
+    def _parse(self, buffer: bytearray, start: int) -> tuple[T, int] | None:
+        """The item at ``start`` and its length in bytes, None while incomplete; FrameError if broken."""
+
+    def feed(self, data: bytes) -> list[T]:
+        """Add bytes from the stream; return the items completed by them (never raises)."""
+        buffer = self._buffer
+        buffer += data
+        items: list[T] = []
+        position = 0
+        while True:
+            found = self._starts.search(buffer, position)
+            if found is None:
+                self.discarded_bytes += len(buffer) - position
+                position = len(buffer)
+                break
+            start = found.start()
+            self.discarded_bytes += start - position
+            position = start
+            try:
+                parsed = self._parse(buffer, start)
+            except FrameError as error:
+                self.bad_frames += 1
+                self.discarded_bytes += 1
+                self.last_error = str(error)
+                position = start + 1
+                continue
+            if parsed is None:
+                break
+            item, length = parsed
+            items.append(item)
+            position = start + length
+        del buffer[:position]
+        return items
+
+
+class LengthFramedDecoder(FrameDecoder[T]):
+    """A ``FrameDecoder`` for frames whose total length the first bytes announce; decoded once complete."""
+
+    @abstractmethod
+    def _length_at(self, buffer: bytearray, start: int) -> int | None:
+        """Total length of the frame at ``start``, None until enough bytes tell; FrameError for a bad head."""
+
+    @abstractmethod
+    def _decode(self, frame: bytes) -> T:
+        """Decode exactly one complete frame; FrameError saying what is wrong with it."""
+
+    def _parse(self, buffer: bytearray, start: int) -> tuple[T, int] | None:
+        length = self._length_at(buffer, start)
+        if length is None or len(buffer) - start < length:
+            return None
+        return self._decode(bytes(buffer[start : start + length])), length
