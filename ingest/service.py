@@ -40,7 +40,8 @@ from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.resolve import TagResolver
 from ingest.rules import StoreEngine
-from ingest.rules.model import Decision, RuleSettings
+from ingest.rules.model import Decision, RuleSettings, SensorReading
+from ingest.rules.sensors import SensorRules
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
 from silentcommerce.broker import INGEST_USER
@@ -109,6 +110,8 @@ class IngestService:
         self._tsdb: TsdbWriter | None = None
         self._engine: StoreEngine | None = None
         self._resolver: TagResolver | None = None
+        self._sensor_rules = SensorRules(self.store_file.rules_for_sensors())
+        """From the store file's ``[[sensor_rules]]``, read once at start (a restart applies changes)."""
         self._config_version = -1
         self._zone_types: dict[str, str] = {}
 
@@ -307,24 +310,36 @@ class IngestService:
         return after
 
     def _sensors(self, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> Callable[[], None] | None:
+        """Store the samples, run them through the sensor rules, and store the rules' decisions too."""
         self._check_origin(topic, batch.store, batch.gateway)
-
-        def persist(conn: Connection) -> bool:
+        with self.db.connect() as conn:
             if self._is_repeat(conn, batch.store, batch.gateway, batch.seq):
-                return False
+                return None
+        decisions: list[Decision] = []
+        for sample in sorted(batch.samples, key=lambda s: s.at):
+            decisions.extend(self._sensor_rules.observe(SensorReading(
+                sample.sensor, sample.kind, sample.value, sample.at, sample.zone, batch.gateway, sample.unit)))
+
+        def persist(conn: Connection) -> Outgoing:
             records.record_sensors(conn, batch)
+            outgoing = apply_decisions(conn, self.store, decisions)
             records.record_batch(conn, batch.store, batch.gateway, batch.seq, "sensors", now)
-            return True
+            return outgoing
 
         try:
-            stored = self._transact(persist)
+            outgoing = self._transact(persist)
         except IntegrityError:
             self.stats.duplicates += 1
             return None
+        self.stats.decisions += len(decisions)
         tsdb = self._tsdb
-        if not stored or tsdb is None:
-            return None
-        return lambda: tsdb.submit(sensor_lines(batch))
+
+        def after() -> None:
+            self._send(outgoing)
+            if tsdb is not None:
+                tsdb.submit(sensor_lines(batch))
+
+        return after
 
     def _tick(self) -> None:
         assert self._engine is not None
@@ -333,7 +348,7 @@ class IngestService:
             if config_version(conn) != self._config_version:
                 log.info("catalog or layout changed: reloading")
                 self._load(conn)
-        decisions = self._engine.tick(now)
+        decisions: list[Decision] = [*self._engine.tick(now), *self._sensor_rules.tick(now)]
         if decisions:
             self.stats.decisions += len(decisions)
             self._send(self._transact(lambda conn: apply_decisions(conn, self.store, decisions)))

@@ -1,4 +1,4 @@
-"""The store file (TOML): layout, catalog, members, staff and the tagged items in stock.
+"""The store file (TOML): layout, catalog, members, staff, the tagged items in stock and sensor rules.
 
 A trust boundary, so it is read strictly: unknown keys are errors, every value is checked, and the
 references between sections must hold (an item's SKU exists, a tag is bound once, names are unique).
@@ -12,12 +12,13 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from contract.topics import NAME_PATTERN
-from ingest.rules.model import Product, RuleSettings, TagKind, Zone, ZoneType
+from ingest.rules.model import Product, RuleSettings, SensorAction, Severity, TagKind, Zone, ZoneType
+from ingest.rules.sensors import SensorRule
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -65,6 +66,57 @@ class ZoneEntry(_Section):
     display: Name | None = None
     alarm: Name | None = None
     gateway: Name | None = None
+
+
+class SensorRuleEntry(_Section):
+    """``[[sensor_rules]]``: raise when a sensor is past ``above`` (or ``below``) for ``for_s`` seconds, clear
+    once it is back past ``clear_at`` (see :mod:`ingest.rules.sensors`)."""
+
+    name: Name
+    sensor: Name | None = None
+    kind: Literal["temperature", "humidity", "door", "power"] | None = None
+    zone: Name | None = None
+    above: float | None = Field(default=None, ge=-1e9, le=1e9)
+    below: float | None = Field(default=None, ge=-1e9, le=1e9)
+    for_s: float = Field(ge=0, le=86400)
+    clear_at: float = Field(ge=-1e9, le=1e9)
+    severity: Severity = "warning"
+    message: Text | None = None
+    display: Name | None = None
+    actuator: Name | None = None
+    action: SensorAction | None = None
+    gateway: Name | None = None
+
+    def problems(self, where: str) -> list[str]:
+        """What does not hold between this rule's own fields (``where``: ``sensor_rules[0]``)."""
+        problems: list[str] = []
+        if (self.above is None) == (self.below is None):
+            problems.append(f"{where}.above: give exactly one of above and below")
+        if self.sensor is None and self.kind is None:
+            problems.append(f"{where}.sensor: give a sensor name, or a kind (and zone)")
+        if self.above is not None and self.below is None and self.clear_at > self.above:
+            problems.append(f"{where}.clear_at: expected at most above ({self.above}), got {self.clear_at}")
+        if self.below is not None and self.above is None and self.clear_at < self.below:
+            problems.append(f"{where}.clear_at: expected at least below ({self.below}), got {self.clear_at}")
+        if self.display is not None and self.message is None:
+            problems.append(f"{where}.message: required when display is given (the text it shows)")
+        if (self.actuator is None) != (self.action is None):
+            missing = "action" if self.action is None else "actuator"
+            problems.append(f"{where}.{missing}: give both actuator and action, or neither")
+        return problems
+
+    def rule(self) -> SensorRule:
+        return SensorRule(
+            name=self.name, clear_at=self.clear_at, above=self.above, below=self.below, for_s=self.for_s,
+            sensor=self.sensor, kind=self.kind, zone=self.zone, severity=self.severity,
+            message=self.message or self._default_message(), display=self.display, actuator=self.actuator,
+            action=self.action, gateway=self.gateway,
+        )
+
+    def _default_message(self) -> str:
+        what = self.sensor or f"{self.kind} in {self.zone or 'any zone'}"
+        past = f"above {self.above}" if self.above is not None else f"below {self.below}"
+        return f"{what} {past} for {self.for_s:g} s"
 
 
 def _gtin_check_digit_ok(digits: str) -> bool:
@@ -144,6 +196,7 @@ class StoreFile(_Section):
     members: list[PersonEntry] = Field(default_factory=list)
     staff: list[PersonEntry] = Field(default_factory=list)
     items: list[ItemEntry] = Field(default_factory=list)
+    sensor_rules: list[SensorRuleEntry] = Field(default_factory=list)
 
     def zones_by_name(self) -> dict[str, Zone]:
         return {z.name: Zone(z.name, z.type, z.display, z.alarm, z.gateway) for z in self.zones}
@@ -171,6 +224,10 @@ class StoreFile(_Section):
         bindings.update((item.tag, TagBinding(item.tag, "item", item.sku)) for item in self.items)
         return bindings
 
+    def rules_for_sensors(self) -> list[SensorRule]:
+        """The ``[[sensor_rules]]`` as rules for :class:`ingest.rules.sensors.SensorRules`."""
+        return [entry.rule() for entry in self.sensor_rules]
+
     def initial_locations(self) -> dict[str, str]:
         """Item tag -> the zone it is stocked in at the start (items given a ``zone``)."""
         return {item.tag: item.zone for item in self.items if item.zone is not None}
@@ -183,6 +240,7 @@ class StoreFile(_Section):
         _unique(problems, "products", "gtin", [p.gtin for p in self.products])
         _unique(problems, "members", "id", [m.id for m in self.members])
         _unique(problems, "staff", "id", [s.id for s in self.staff])
+        _unique(problems, "sensor_rules", "name", [r.name for r in self.sensor_rules])
         zone_names = {z.name for z in self.zones}
         skus = {p.sku for p in self.products}
         bound: dict[str, str] = {}
@@ -196,6 +254,10 @@ class StoreFile(_Section):
                 problems.append(f"items[{i}].sku: {item.sku!r} is not the sku of any of [[products]]")
             if item.zone is not None and item.zone not in zone_names:
                 problems.append(f"items[{i}].zone: {item.zone!r} is not the name of any of [[zones]]")
+        for i, rule in enumerate(self.sensor_rules):
+            problems.extend(rule.problems(f"sensor_rules[{i}]"))
+            if rule.zone is not None and rule.zone not in zone_names:
+                problems.append(f"sensor_rules[{i}].zone: {rule.zone!r} is not the name of any of [[zones]]")
         return problems
 
 
@@ -267,6 +329,7 @@ __all__ = [
     "PersonEntry",
     "ProductEntry",
     "RulesSection",
+    "SensorRuleEntry",
     "StoreFile",
     "StoreFileError",
     "StoreSection",

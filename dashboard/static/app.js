@@ -168,10 +168,15 @@
   function showEvidence(alert) {
     $("evidence-title").textContent = `${alert.kind.replaceAll("_", " ")} · ${clockTime(alert.at)}`;
     $("evidence-message").textContent = alert.message;
-    const rows = (alert.evidence || []).map((e) => el("tr", {},
-      el("td", {}, clockTime(e.at)), el("td", {}, e.tag), el("td", {}, e.zone),
-      el("td", {}, `${e.gateway || ""}/${e.reader || ""}:${e.antenna ?? ""}`),
-      el("td", {}, e.rssi ?? "–"), el("td", {}, e.count ?? ""), el("td", {}, e.event || "")));
+    const rows = (alert.evidence || []).map((e) => e.sensor !== undefined
+      ? el("tr", {}, // a sensor sample: its value against the rule's threshold in the reads' columns
+        el("td", {}, clockTime(e.at)), el("td", {}, e.sensor), el("td", {}, e.zone || ""),
+        el("td", {}, e.gateway || ""),
+        el("td", { colspan: 3 }, `${e.value}${e.unit ? " " + e.unit : ""} (threshold ${e.threshold ?? "?"})`))
+      : el("tr", {},
+        el("td", {}, clockTime(e.at)), el("td", {}, e.tag), el("td", {}, e.zone),
+        el("td", {}, `${e.gateway || ""}/${e.reader || ""}:${e.antenna ?? ""}`),
+        el("td", {}, e.rssi ?? "–"), el("td", {}, e.count ?? ""), el("td", {}, e.event || "")));
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7 }, "No reads recorded with this alert.")));
     $("evidence-rows").replaceChildren(...rows);
     $("evidence").showModal();
@@ -180,13 +185,15 @@
   function renderAlerts() {
     const rows = state.alerts.slice(0, MAX_FEED).map((a) =>
       el("li", {
-        class: `alert ${a.kind} ${a.severity} ${a.fresh ? "new" : ""}`, tabindex: 0, role: "button",
+        class: `alert ${a.kind} ${a.severity} ${a.fresh ? "new" : ""} ${a.cleared_at ? "cleared" : ""}`,
+        tabindex: 0, role: "button",
         "aria-label": `${a.kind}: ${a.message}. Show evidence.`,
         onclick: () => showEvidence(a), onkeydown: (ev) => { if (ev.key === "Enter") showEvidence(a); },
       },
       el("div", { class: "kind" }, a.kind.replaceAll("_", " ")),
       el("div", { class: "message" }, a.message),
-      el("div", { class: "meta" }, [clockTime(a.at), a.zone, a.tag, a.cleared_at ? "cleared" : null].filter(Boolean).join(" · "))));
+      el("div", { class: "meta" }, [clockTime(a.at), a.zone, a.tag,
+        a.cleared_at ? `cleared ${clockTime(a.cleared_at)}` : null].filter(Boolean).join(" · "))));
     if (!rows.length) rows.push(el("li", { class: "empty" }, "All quiet."));
     $("alerts").replaceChildren(...rows);
     const open = state.alerts.filter((a) => !a.cleared_at).length;
@@ -195,9 +202,11 @@
 
   function addAlert(alert, live) {
     const key = String(alert.id);
-    state.alerts = [{ ...alert, fresh: live }, ...state.alerts.filter((a) => String(a.id) !== key)]
+    // A cleared alert comes again with the same id and its cleared_at: it replaces the open one, quietly.
+    const cleared = Boolean(alert.cleared_at);
+    state.alerts = [{ ...alert, fresh: live && !cleared }, ...state.alerts.filter((a) => String(a.id) !== key)]
       .sort((a, b) => String(b.at).localeCompare(String(a.at)));
-    if (live && alert.zone && (alert.kind === "theft" || alert.severity === "critical")) {
+    if (live && !cleared && alert.zone && (alert.kind === "theft" || alert.severity === "critical")) {
       state.alarms.set(alert.zone, Date.now() + ALARM_SHOW_MS);
       renderZones();
     }

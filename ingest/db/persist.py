@@ -29,6 +29,9 @@ from ingest.rules.model import (
     Decision,
     Evidence,
     ItemMoved,
+    SensorAlarmCleared,
+    SensorAlarmRaised,
+    SensorReading,
     TheftAlarm,
     TransactionCommitted,
     VisitClosed,
@@ -37,6 +40,7 @@ from ingest.rules.model import (
 
 log = logging.getLogger(__name__)
 ALARM_SECONDS = 5.0
+SENSOR_ALERT = "sensor"
 DISPLAY_WIDTH = 20
 
 
@@ -181,6 +185,69 @@ def _basket(conn: Connection, store: str, d: BasketChanged, out: Outgoing) -> No
                                                       "tag": d.tag, "sku": d.sku, "change": d.change}))
 
 
+def _sensor_evidence(d: SensorAlarmRaised, sample: SensorReading) -> dict[str, Any]:
+    return {"rule": d.rule, "sensor": sample.sensor, "kind": sample.kind, "zone": sample.zone,
+            "gateway": sample.gateway, "value": sample.value, "unit": sample.unit, "threshold": d.threshold,
+            "since": utc_rfc3339(d.since), "at": utc_rfc3339(sample.at)}
+
+
+def _sensor_raised(conn: Connection, store: str, d: SensorAlarmRaised, out: Outgoing) -> None:
+    """An open ``sensor`` alert; its evidence names the rule and sensor (how the clear finds it)."""
+    evidence = [_sensor_evidence(d, sample) for sample in d.evidence]
+    if not evidence:
+        evidence = [{"rule": d.rule, "sensor": d.sensor, "zone": d.zone, "value": d.value,
+                     "threshold": d.threshold, "since": utc_rfc3339(d.since), "at": utc_rfc3339(d.at)}]
+    values: dict[str, Any] = {"store": store, "kind": SENSOR_ALERT, "severity": d.severity, "message": d.message,
+                              "zone": d.zone, "tag": None, "member": None, "evidence": evidence, "at": d.at}
+    alert_id = conn.execute(insert(t.alerts).values(**values).returning(t.alerts.c.id)).scalar_one()
+    details = {"rule": d.rule, "sensor": d.sensor, "value": d.value, "threshold": d.threshold,
+               "since": utc_rfc3339(d.since), "state": "raised"}
+    out.events.append(_event(store, "alert", d.at, {**values, "id": alert_id, "at": utc_rfc3339(d.at),
+                                                    "cleared_at": None, "details": details}))
+    if d.gateway is None:
+        return
+    if d.display is not None:
+        out.commands.append(new_command(conn, store, d.gateway, "display", d.display, d.at,
+                                        text=_display_lines(d.message), reason=f"sensor {d.rule}"))
+    if d.actuator is not None and d.action is not None:
+        out.commands.append(new_command(conn, store, d.gateway, d.action, d.actuator, d.at,
+                                        duration_s=ALARM_SECONDS if d.action == "alarm" else None,
+                                        reason=f"sensor {d.rule}"))
+
+
+def _display_lines(message: str, width: int = DISPLAY_WIDTH) -> list[str]:
+    """A message on a 2-line pole display: cut at a word boundary where it can be."""
+    first = message[:width]
+    if len(message) > width and " " in first:
+        first = first.rsplit(" ", 1)[0]
+    rest = message[len(first):].strip()
+    return [first, rest[:width]] if rest else [first]
+
+
+def _sensor_cleared(conn: Connection, store: str, d: SensorAlarmCleared, out: Outgoing) -> None:
+    """Set ``cleared_at`` on the open alert of this rule and sensor; publish it again, cleared."""
+    zone = t.alerts.c.zone.is_(None) if d.zone is None else t.alerts.c.zone == d.zone
+    rows = conn.execute(select(t.alerts).where(
+        t.alerts.c.store == store, t.alerts.c.kind == SENSOR_ALERT, zone, t.alerts.c.cleared_at.is_(None),
+    ).order_by(t.alerts.c.id)).all()
+    mine = [r for r in rows if any(e.get("rule") == d.rule and e.get("sensor") == d.sensor
+                                   for e in (r.evidence or []))]
+    if not mine:
+        log.info("sensor rule %s on %s cleared but no open alert was found", d.rule, d.sensor)
+    else:
+        conn.execute(update(t.alerts).where(t.alerts.c.id.in_([r.id for r in mine])).values(cleared_at=d.at))
+    for row in mine:
+        data = {"id": row.id, "store": store, "kind": row.kind, "severity": row.severity, "message": row.message,
+                "zone": row.zone, "tag": None, "member": None, "evidence": row.evidence,
+                "at": utc_rfc3339(row.at), "cleared_at": utc_rfc3339(d.at),
+                "details": {"rule": d.rule, "sensor": d.sensor, "value": d.value, "duration_s": d.duration_s,
+                            "state": "cleared"}}
+        out.events.append(_event(store, "alert", d.at, data))
+    if d.display is not None and d.gateway is not None:
+        out.commands.append(new_command(conn, store, d.gateway, "clear_display", d.display, d.at,
+                                        reason=f"sensor {d.rule} cleared"))
+
+
 def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision]) -> Outgoing:
     """Store each decision; return the events and commands to send after the commit."""
     out = Outgoing()
@@ -196,6 +263,10 @@ def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision])
                                                 duration_s=ALARM_SECONDS, reason=f"theft {d.tag}"))
         elif isinstance(d, Alert):
             out.events.append(_alert_row(conn, store, d))
+        elif isinstance(d, SensorAlarmRaised):
+            _sensor_raised(conn, store, d, out)
+        elif isinstance(d, SensorAlarmCleared):
+            _sensor_cleared(conn, store, d, out)
         elif isinstance(d, BasketHeld):
             conn.execute(update(t.baskets).where(t.baskets.c.lane == d.lane, t.baskets.c.status == "open")
                          .values(status="held", updated_at=d.at))

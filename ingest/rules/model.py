@@ -16,6 +16,8 @@ ZoneType = Literal["entrance", "shelf", "lane", "exit", "backroom", "cooler"]
 ZONE_TYPES: tuple[ZoneType, ...] = ("entrance", "shelf", "lane", "exit", "backroom", "cooler")
 TagKind = Literal["item", "member", "staff", "unknown"]
 ReadEvent = Literal["seen", "left"]
+Severity = Literal["info", "warning", "critical"]
+SensorAction = Literal["lock", "unlock", "alarm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,57 @@ class Alert:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """One sensor sample as the rules see it: which sensor, its kind and zone, the value and when."""
+
+    sensor: str
+    kind: str
+    value: float
+    at: datetime
+    zone: str | None = None
+    gateway: str | None = None
+    """The gateway that reported the sample (commands of a rule without a gateway of its own go there)."""
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorAlarmRaised:
+    """A sensor's value stayed past a rule's threshold for the rule's duration (``since`` → ``at``)."""
+
+    rule: str
+    sensor: str
+    zone: str | None
+    value: float
+    threshold: float
+    since: datetime
+    at: datetime
+    severity: Severity = "warning"
+    message: str = ""
+    gateway: str | None = None
+    """Where the rule's display and actuator commands go."""
+    display: str | None = None
+    actuator: str | None = None
+    action: SensorAction | None = None
+    evidence: tuple[SensorReading, ...] = ()
+    """The first sample past the threshold and the one that completed the duration."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorAlarmCleared:
+    """The value came back past the rule's ``clear_at``; ``duration_s``: how long it was out (since → at)."""
+
+    rule: str
+    sensor: str
+    zone: str | None
+    value: float
+    at: datetime
+    duration_s: float
+    gateway: str | None = None
+    display: str | None = None
+    """The display that showed the rule's message (cleared now)."""
+
+
 Decision = (
     VisitOpened
     | VisitClosed
@@ -211,4 +264,6 @@ Decision = (
     | TheftAlarm
     | ItemMoved
     | Alert
+    | SensorAlarmRaised
+    | SensorAlarmCleared
 )
