@@ -94,6 +94,7 @@ zones = Table(
     Column("display", String(NAME)),
     Column("alarm", String(NAME)),
     Column("gateway", String(NAME)),
+    Column("neighbours", JSON),
     CheckConstraint("type IN ('entrance', 'shelf', 'lane', 'exit', 'backroom', 'cooler')", name="type"),
 )
 
@@ -107,6 +108,7 @@ products = Table(
     Column("gtin", String(14), index=True),
     Column("category", String(NAME), nullable=False, server_default=""),
     Column("reorder_below", Integer, nullable=False, server_default="0"),
+    Column("home_zones", JSON),
 )
 
 members = Table(
@@ -138,6 +140,7 @@ items = Table(
     Column("status", String(10), nullable=False, server_default="in_store"),
     Column("last_zone", String(NAME)),
     Column("last_seen", UtcDateTime),
+    Column("unseen_cycles", Integer, nullable=False, server_default="0"),
     CheckConstraint("status IN ('in_store', 'sold', 'missing')", name="status"),
 )
 
@@ -186,6 +189,7 @@ transactions = Table(
     Column("points", Integer, nullable=False, server_default="0"),
     Column("trigger", String(8), nullable=False),
     Column("at", UtcDateTime, nullable=False, index=True),
+    Column("explanation", JSON),
 )
 
 transaction_lines = Table(
@@ -213,6 +217,10 @@ alerts = Table(
     Column("evidence", JSON, nullable=False),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("cleared_at", UtcDateTime),
+    Column("rule", String(64)),
+    Column("details", JSON),
+    Column("source", String(16)),
+    Column("latency_ms", Float),
 )
 
 commands = Table(
@@ -274,6 +282,18 @@ sensor_latest = Table(
     Column("unit", String(16), nullable=False, server_default=""),
     Column("zone", String(NAME)),
     Column("at", UtcDateTime, nullable=False),
+)
+
+inventory_cycles = Table(
+    "inventory_cycles",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("zone", String(NAME), primary_key=True),
+    Column("cycle", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("current_count", Integer, nullable=False),
+    Column("additions", JSON, nullable=False),
+    Column("deletions", JSON, nullable=False),
 )
 
 config_version = Table(
