@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from ingest.db import schema as t
 from ingest.db.admin import (
@@ -31,9 +31,13 @@ from readers.errors import ReaderError
 
 __all__ = [
     "AlertRow",
+    "Explanation",
     "GatewayHealth",
     "Health",
+    "HeldItem",
+    "LaneHold",
     "MemberProfile",
+    "MissingItem",
     "ProductRow",
     "ProductStock",
     "TagBindingRow",
@@ -43,13 +47,17 @@ __all__ = [
     "TransactionSummary",
     "ZoneRow",
     "bind_tag",
+    "clear_alert",
     "config_version",
+    "get_alert",
     "get_member",
     "get_transaction",
     "health",
     "identify_tags",
     "inventory",
+    "lane_hold",
     "list_alerts",
+    "list_missing_items",
     "list_products",
     "list_transactions",
     "list_zones",
@@ -85,9 +93,20 @@ class TransactionSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a decision was taken: the rule, its parameters, the zones the tag(s) passed and the reads."""
+
+    rule: str
+    params: dict[str, str]
+    zone_sequence: tuple[str, ...]
+    evidence: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class TransactionDetail:
     summary: TransactionSummary
     lines: tuple[TransactionLineRow, ...]
+    explanation: Explanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +122,15 @@ class AlertRow:
     evidence: list[dict[str, Any]]
     at: datetime
     cleared_at: datetime | None
+    rule: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    """What the rule recorded beside the reads (e.g. ``product``, ``threshold``, ``verdict``)."""
+    source: str | None = None
+    """``edge``: the gateway decided (and sounded) it; ``ingest``: ingest decided it."""
+    latency_ms: float | None = None
+    """Edge alarms: from the first qualifying read at the gateway to the alarm output switching on."""
+    params: dict[str, str] = field(default_factory=dict)
+    zone_sequence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +254,38 @@ def get_transaction(conn: Connection, transaction_id: str) -> TransactionDetail 
         .where(t.transaction_lines.c.transaction_id == transaction_id)
         .order_by(t.transaction_lines.c.id)
     )
+    explained = conn.execute(
+        select(t.transactions.c.explanation).where(t.transactions.c.id == transaction_id)
+    ).scalar()
     return TransactionDetail(
         found[0],
         tuple(TransactionLineRow(r.tag, r.sku, r.name, Decimal(r.unit_price)) for r in lines),
+        _explanation(explained),
+    )
+
+
+def _params(raw: Any) -> dict[str, str]:
+    """A rule's parameters as text, stored either as an object or as ``[name, value]`` pairs."""
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    if isinstance(raw, list | tuple):
+        return {str(p[0]): str(p[1]) for p in raw if isinstance(p, list | tuple) and len(p) == 2}
+    return {}
+
+
+def _zones(raw: Any) -> tuple[str, ...]:
+    return tuple(str(z) for z in raw) if isinstance(raw, list | tuple) else ()
+
+
+def _explanation(raw: Any) -> Explanation | None:
+    if not isinstance(raw, dict):
+        return None
+    evidence = raw.get("evidence")
+    return Explanation(
+        rule=str(raw.get("rule") or ""),
+        params=_params(raw.get("params")),
+        zone_sequence=_zones(raw.get("zone_sequence")),
+        evidence=[e for e in evidence if isinstance(e, dict)] if isinstance(evidence, list) else [],
     )
 
 
@@ -244,13 +301,78 @@ def list_alerts(
         query = query.where(t.alerts.c.store == store)
     if open_only:
         query = query.where(t.alerts.c.cleared_at.is_(None))
-    return [
-        AlertRow(
-            id=r.id, store=r.store, kind=r.kind, severity=r.severity, message=r.message, zone=r.zone,
-            tag=r.tag, member=r.member, evidence=list(r.evidence or []), at=r.at, cleared_at=r.cleared_at,
+    return [_alert(r) for r in conn.execute(query)]
+
+
+def _alert(r: Any) -> AlertRow:
+    details = dict(r.details) if isinstance(r.details, dict) else {}
+    return AlertRow(
+        id=r.id, store=r.store, kind=r.kind, severity=r.severity, message=r.message, zone=r.zone,
+        tag=r.tag, member=r.member, evidence=list(r.evidence or []), at=r.at, cleared_at=r.cleared_at,
+        rule=r.rule, details=details, source=r.source, latency_ms=r.latency_ms,
+        params=_params(details.get("params")), zone_sequence=_zones(details.get("zone_sequence")),
+    )
+
+
+def get_alert(conn: Connection, alert_id: int) -> AlertRow | None:
+    """One alert with its evidence, or None."""
+    row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+    return None if row is None else _alert(row)
+
+
+def clear_alert(conn: Connection, alert_id: int, at: datetime, *, by: str | None = None) -> AlertRow | None:
+    """An operator acknowledged the alert: set its ``cleared_at`` (kept if it was cleared before) and, with
+    ``by``, note who did in its details. None if there is no such alert."""
+    row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+    if row is None:
+        return None
+    if row.cleared_at is None:
+        details = dict(row.details) if isinstance(row.details, dict) else {}
+        if by is not None:
+            details["cleared_by"] = by
+        conn.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(cleared_at=at, details=details))
+    return get_alert(conn, alert_id)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldItem:
+    tag: str
+    sku: str
+    name: str
+    member: str
+    """Whose basket the item had joined before the lane was held."""
+
+
+@dataclass(frozen=True, slots=True)
+class LaneHold:
+    """A lane whose basket is held: the members present and the items in their baskets."""
+
+    lane: str
+    members: tuple[tuple[str, str | None], ...]
+    """(member id, name) of each member named by the conflict or owning a held basket."""
+    items: tuple[HeldItem, ...]
+    held: bool
+    """A basket of the lane is still held (False once the conflict cleared)."""
+
+
+def lane_hold(conn: Connection, lane: str, members: list[str], *, store: str | None = None) -> LaneHold:
+    """The lane's held baskets with their items, and the names of the members of a lane conflict."""
+    query = select(t.baskets.c.id, t.baskets.c.member).where(t.baskets.c.lane == lane, t.baskets.c.status == "held")
+    if store is not None:
+        query = query.where(t.baskets.c.store == store)
+    baskets = {r.id: r.member for r in conn.execute(query)}
+    items: list[HeldItem] = []
+    if baskets:
+        rows = conn.execute(
+            select(t.basket_items.c.basket_id, t.basket_items.c.tag, t.basket_items.c.sku, t.products.c.name)
+            .outerjoin(t.products, t.products.c.sku == t.basket_items.c.sku)
+            .where(t.basket_items.c.basket_id.in_(list(baskets)))
+            .order_by(t.basket_items.c.added_at, t.basket_items.c.tag)
         )
-        for r in conn.execute(query)
-    ]
+        items = [HeldItem(r.tag, r.sku, r.name or r.sku, baskets[r.basket_id]) for r in rows]
+    ids = list(dict.fromkeys([*members, *baskets.values()]))
+    names = dict(conn.execute(select(t.members.c.id, t.members.c.name).where(t.members.c.id.in_(ids))).all())
+    return LaneHold(lane, tuple((m, names.get(m)) for m in ids), tuple(items), bool(baskets))
 
 
 # -- inventory ------------------------------------------------------------------------------------
@@ -280,6 +402,29 @@ def inventory(conn: Connection, store: str | None = None) -> list[ProductStock]:
             )
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class MissingItem:
+    tag: str
+    sku: str
+    name: str
+    last_zone: str | None
+    last_seen: datetime | None
+
+
+def list_missing_items(conn: Connection, store: str | None = None, limit: int = 200) -> list[MissingItem]:
+    """Items marked missing (unseen for several inventory cycles), the longest unseen first."""
+    query = (
+        select(t.items.c.tag, t.items.c.sku, t.items.c.last_zone, t.items.c.last_seen, t.products.c.name)
+        .join(t.products, t.products.c.sku == t.items.c.sku)
+        .where(t.items.c.status == "missing")
+        .order_by(t.items.c.last_seen, t.items.c.tag)
+        .limit(limit)
+    )
+    if store is not None:
+        query = query.where(t.products.c.store == store)
+    return [MissingItem(r.tag, r.sku, r.name, r.last_zone, r.last_seen) for r in conn.execute(query)]
 
 
 # -- members --------------------------------------------------------------------------------------
