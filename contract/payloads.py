@@ -30,16 +30,24 @@ STATUS_SCHEMA: Final = "sc.status/1"
 CMD_SCHEMA: Final = "sc.cmd/1"
 ACK_SCHEMA: Final = "sc.ack/1"
 EVENT_SCHEMA: Final = "sc.event/1"
+ALARM_SCHEMA: Final = "sc.alarm/1"
 
 MAX_READS_PER_BATCH: Final = 5000
 MAX_SAMPLES_PER_BATCH: Final = 5000
 MAX_PAYLOAD_BYTES: Final = 1_048_576
+MAX_TAGS_PER_COMMAND: Final = 5000
+MAX_EVIDENCE_PER_ALARM: Final = 200
+ALLOWLIST_TARGET: Final = "allowlist"
+ALLOWLIST_ACTIONS: Final = frozenset({"allow", "disallow", "allow_replace"})
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Epc = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4,124}$", to_upper=True)]
 Uid = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4,32}$", to_upper=True)]
 Seq = Annotated[int, Field(ge=1, le=2**53)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
+TagKey = Annotated[str, StringConstraints(pattern=r"^(EPC:[0-9A-F]{4,124}|UID:[0-9A-F]{4,32})$")]
+"""A tag as ingest keys it: ``EPC:<hex upper>`` or ``UID:<hex upper>``."""
+CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
 def _utc(value: datetime) -> datetime:
@@ -131,12 +139,14 @@ class Status(_Model):
     devices: list[DeviceSummary] = Field(default_factory=list, max_length=256)
 
 
-CommandAction = Literal["alarm", "lock", "unlock", "display", "clear_display"]
+CommandAction = Literal[
+    "alarm", "lock", "unlock", "display", "clear_display", "allow", "disallow", "allow_replace"
+]
 
 
 class Command(_Model):
     schema_: Literal["sc.cmd/1"] = Field(default=CMD_SCHEMA, alias="schema")
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    id: CommandId
     store: Name
     gateway: Name
     action: CommandAction
@@ -145,6 +155,39 @@ class Command(_Model):
     duration_s: float | None = Field(default=None, gt=0, le=3600)
     reason: ShortText = ""
     issued_at: AwareDatetime
+    tags: list[TagKey] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS_PER_COMMAND,
+        description="allow, disallow, allow_replace: the tags that may (or may no longer) leave the store.",
+    )
+    snapshot: CommandId | None = Field(
+        default=None,
+        description="allow_replace: the snapshot this part belongs to (default: the command id).",
+    )
+    part: int | None = Field(default=None, ge=1, le=10_000, description="allow_replace: this part's number.")
+    parts: int | None = Field(
+        default=None, ge=1, le=10_000, description="allow_replace: parts in the snapshot."
+    )
+
+    @model_validator(mode="after")
+    def _allowlist_fields(self) -> Command:
+        if self.action in ALLOWLIST_ACTIONS:
+            if self.target != ALLOWLIST_TARGET:
+                raise ValueError(f"action {self.action!r} has the target {ALLOWLIST_TARGET!r}")
+        elif self.tags:
+            raise ValueError(f"'tags' belongs to the allow-list actions, not to {self.action!r}")
+        if self.action == "allow_replace":
+            part, parts = self.part or 1, self.parts or 1
+            if part > parts:
+                raise ValueError(f"'part' {part} is beyond 'parts' {parts}")
+        elif self.part is not None or self.parts is not None or self.snapshot is not None:
+            raise ValueError("'snapshot', 'part' and 'parts' belong to 'allow_replace'")
+        return self
+
+    @property
+    def snapshot_id(self) -> str:
+        """allow_replace: the id that groups the parts of one snapshot."""
+        return self.snapshot or self.id
 
 
 class Ack(_Model):
@@ -155,6 +198,42 @@ class Ack(_Model):
     ok: bool
     error: ShortText = ""
     at: AwareDatetime
+
+
+class AlarmEvidence(_Model):
+    """One raw read that counted towards an edge alarm."""
+
+    reader: Name | Literal[""] = ""
+    antenna: int = Field(default=0, ge=0, le=64)
+    zone: Name
+    rssi: float | None = Field(default=None, ge=-150, le=30)
+    count: int = Field(default=1, ge=1, le=1_000_000)
+    at: AwareDatetime
+
+
+class GateAlarm(_Model):
+    """``alarms``: a gateway sounded an exit alarm on its own; sent through its outbox (it shares ``seq``)."""
+
+    schema_: Literal["sc.alarm/1"] = Field(default=ALARM_SCHEMA, alias="schema")
+    store: Name
+    gateway: Name
+    seq: Seq
+    sent_at: AwareDatetime
+    id: CommandId
+    gate: Name
+    tag: TagKey
+    decided_at: AwareDatetime
+    first_read_at: AwareDatetime
+    latency_ms: float = Field(ge=0, le=3_600_000, description="deciding read's arrival to the coil confirmed")
+    evidence: list[AlarmEvidence] = Field(default_factory=list, max_length=MAX_EVIDENCE_PER_ALARM)
+    zone_sequence: list[Name] = Field(default_factory=list, max_length=64)
+    params: dict[Annotated[str, StringConstraints(max_length=64)], ShortText] = Field(
+        default_factory=dict, max_length=32
+    )
+    alarm: Name | None = Field(default=None, description="the actuator switched on")
+    sounded: bool = Field(default=True, description="false when the coil write failed")
+    error: ShortText = ""
+    historical: bool = Field(default=False, description="set when the alarm left the outbox late")
 
 
 class BusinessEvent(_Model):

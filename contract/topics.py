@@ -13,7 +13,7 @@ from typing import Final, Literal, get_args
 from contract.errors import TopicError
 
 PREFIX: Final = "sc/v1"
-GatewayKind = Literal["reads", "sensors", "status", "cmd", "ack"]
+GatewayKind = Literal["reads", "sensors", "status", "cmd", "ack", "alarms"]
 EventType = Literal["transaction", "alert", "inventory", "visit", "basket"]
 GATEWAY_KINDS: Final[tuple[str, ...]] = get_args(GatewayKind)
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from contract.payloads import Ack, BusinessEvent, Command, ReadsBatch, SensorsBatch, Status
+from contract.payloads import Ack, BusinessEvent, Command, GateAlarm, ReadsBatch, SensorsBatch, Status
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
 MODELS: dict[str, type[BaseModel]] = {
@@ -22,6 +22,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "cmd": Command,
     "ack": Ack,
     "event": BusinessEvent,
+    "alarm": GateAlarm,
 }
 
 
