@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from ingest.rules.exitgate import Departure as Departure
+
 ZoneType = Literal["entrance", "shelf", "lane", "exit", "backroom", "cooler"]
 ZONE_TYPES: tuple[ZoneType, ...] = ("entrance", "shelf", "lane", "exit", "backroom", "cooler")
 TagKind = Literal["item", "member", "staff", "unknown"]
@@ -30,6 +32,8 @@ class Zone:
     """Name of the alarm relay that sounds for this zone (exits)."""
     gateway: str | None = None
     """The gateway that owns this zone's actuators; None: the gateway that reported the read."""
+    neighbours: tuple[str, ...] = ()
+    """Zones a tag may plausibly be read in at the same moment as this one (the clone check skips them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ class Product:
     gtin: str | None = None
     category: str = ""
     reorder_below: int = 0
+    home_zones: tuple[str, ...] = ()
+    """The shelf or cooler zones where this product belongs (seen elsewhere for a whole cycle: misplaced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,12 @@ class BasketChanged:
     change: Literal["added", "removed"]
     at: datetime
     evidence: tuple[Evidence, ...] = ()
+    rule: str = ""
+    """The rule that decided (a stable name: ``lane-basket``, ``exit-gate``, ``lane-conflict``, …)."""
+    params: tuple[tuple[str, str], ...] = ()
+    """The rule's thresholds, as strings."""
+    zone_sequence: tuple[str, ...] = ()
+    """The zones the tag(s) involved were read in, in time order (repeats collapsed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +153,9 @@ class BasketHeld:
     members: tuple[str, ...]
     at: datetime
     evidence: tuple[Evidence, ...] = ()
+    rule: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    zone_sequence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +181,9 @@ class TransactionCommitted:
     display: str | None
     gateway: str | None
     evidence: tuple[Evidence, ...] = ()
+    rule: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    zone_sequence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +197,9 @@ class TheftAlarm:
     alarm: str | None
     at: datetime
     evidence: tuple[Evidence, ...] = ()
+    rule: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    zone_sequence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +223,34 @@ class Alert:
     member: str | None = None
     evidence: tuple[Evidence, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
+    rule: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    zone_sequence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemReturned:
+    """A sold item came back into stock: it is sellable again and guards the exit again."""
+
+    tag: str
+    sku: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AllowTags:
+    """These tags may leave through the exits without an alarm (they joined a basket or were sold)."""
+
+    tags: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisallowTags:
+    """These tags may no longer leave without an alarm (put back, or returned)."""
+
+    tags: tuple[str, ...]
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,4 +315,8 @@ Decision = (
     | Alert
     | SensorAlarmRaised
     | SensorAlarmCleared
+    | Departure
+    | ItemReturned
+    | AllowTags
+    | DisallowTags
 )
