@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from contract.topics import NAME_PATTERN
+from ingest.rules.exitgate import ExitGate
 from ingest.rules.model import Product, RuleSettings, SensorAction, Severity, TagKind, Zone, ZoneType
 from ingest.rules.sensors import SensorRule
 
@@ -66,6 +67,32 @@ class ZoneEntry(_Section):
     display: Name | None = None
     alarm: Name | None = None
     gateway: Name | None = None
+    neighbours: list[Name] = Field(default_factory=list)
+
+
+_GATE = ExitGate("", "", "")
+
+
+class ExitEntry(_Section):
+    """``[[exits]]``: a gate of two exit zones; leaving is ``inner`` then ``outer`` (see :mod:`ingest.rules.exitgate`)."""
+
+    name: Name
+    inner: Name
+    outer: Name
+    alarm: Name | None = None
+    gateway: Name | None = None
+    decide_at: Literal["edge", "ingest"] = "edge"
+    window_s: float = Field(default=_GATE.window_s, gt=0, le=60)
+    min_reads: int = Field(default=_GATE.min_reads, ge=1, le=1000)
+    min_rssi: float = Field(default=_GATE.min_rssi, ge=-150, le=30)
+    chatter_window_s: float = Field(default=_GATE.chatter_window_s, ge=0, le=86400)
+    chatter_limit: int = Field(default=_GATE.chatter_limit, ge=1, le=100000)
+
+    def gate(self) -> ExitGate:
+        return ExitGate(
+            self.name, self.inner, self.outer, self.window_s, self.min_reads, self.min_rssi,
+            self.chatter_window_s, self.chatter_limit, self.alarm, self.gateway,
+        )
 
 
 class SensorRuleEntry(_Section):
@@ -132,6 +159,7 @@ class ProductEntry(_Section):
     gtin: str | None = None
     category: Annotated[str, StringConstraints(max_length=64)] = ""
     reorder_below: int = Field(default=0, ge=0)
+    home_zones: list[Name] = Field(default_factory=list)
 
     @field_validator("price", mode="before")
     @classmethod
@@ -197,14 +225,26 @@ class StoreFile(_Section):
     staff: list[PersonEntry] = Field(default_factory=list)
     items: list[ItemEntry] = Field(default_factory=list)
     sensor_rules: list[SensorRuleEntry] = Field(default_factory=list)
+    exits: list[ExitEntry] = Field(default_factory=list)
 
     def zones_by_name(self) -> dict[str, Zone]:
-        return {z.name: Zone(z.name, z.type, z.display, z.alarm, z.gateway) for z in self.zones}
+        return {
+            z.name: Zone(z.name, z.type, z.display, z.alarm, z.gateway, tuple(z.neighbours)) for z in self.zones
+        }
 
     def products_by_sku(self) -> dict[str, Product]:
         return {
-            p.sku: Product(p.sku, p.name, p.price, p.gtin, p.category, p.reorder_below) for p in self.products
+            p.sku: Product(p.sku, p.name, p.price, p.gtin, p.category, p.reorder_below, tuple(p.home_zones))
+            for p in self.products
         }
+
+    def exit_gates(self) -> list[ExitGate]:
+        """The ``[[exits]]`` as gates for :class:`ingest.rules.exitgate.ExitGateDetector`."""
+        return [entry.gate() for entry in self.exits]
+
+    def edge_exits(self) -> frozenset[str]:
+        """Names of the gates whose alarm the gateway decides (``decide_at = "edge"``)."""
+        return frozenset(entry.name for entry in self.exits if entry.decide_at == "edge")
 
     def products_by_gtin(self) -> dict[str, Product]:
         """GTIN-14 -> product: SGTIN-96 EPCs of that GTIN bind to it."""
@@ -254,6 +294,28 @@ class StoreFile(_Section):
                 problems.append(f"items[{i}].sku: {item.sku!r} is not the sku of any of [[products]]")
             if item.zone is not None and item.zone not in zone_names:
                 problems.append(f"items[{i}].zone: {item.zone!r} is not the name of any of [[zones]]")
+        zone_types = {z.name: z.type for z in self.zones}
+        for i, zone in enumerate(self.zones):
+            for j, other in enumerate(zone.neighbours):
+                if other not in zone_names or other == zone.name:
+                    problems.append(f"zones[{i}].neighbours[{j}]: {other!r} is not the name of another of [[zones]]")
+        for i, product in enumerate(self.products):
+            for j, home in enumerate(product.home_zones):
+                if home not in zone_names:
+                    problems.append(f"products[{i}].home_zones[{j}]: {home!r} is not the name of any of [[zones]]")
+        _unique(problems, "exits", "name", [e.name for e in self.exits])
+        gate_of: dict[str, str] = {}
+        for i, entry in enumerate(self.exits):
+            for side in ("inner", "outer"):
+                zone_name = getattr(entry, side)
+                if zone_types.get(zone_name) != "exit":
+                    problems.append(f"exits[{i}].{side}: {zone_name!r} is not the name of a zone of type exit")
+                elif zone_name in gate_of:
+                    problems.append(f"exits[{i}].{side}: zone {zone_name!r} already belongs to {gate_of[zone_name]}")
+                else:
+                    gate_of[zone_name] = f"exits[{i}]"
+            if entry.inner == entry.outer:
+                problems.append(f"exits[{i}].outer: must be another zone than inner ({entry.inner!r})")
         for i, rule in enumerate(self.sensor_rules):
             problems.extend(rule.problems(f"sensor_rules[{i}]"))
             if rule.zone is not None and rule.zone not in zone_names:
@@ -325,6 +387,7 @@ def load_store_file(path: Path | str) -> StoreFile:
 
 
 __all__ = [
+    "ExitEntry",
     "ItemEntry",
     "PersonEntry",
     "ProductEntry",

@@ -157,3 +157,66 @@ def test_a_file_that_is_not_toml_says_where(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_store_file_error(tmp_path: Path) -> None:
     with pytest.raises(StoreFileError, match=r"missing\.toml: cannot be read"):
         load_store_file(tmp_path / "missing.toml")
+
+
+GATED = GOOD.replace(
+    '[[zones]]\nname = "exit"\ntype = "exit"\nalarm = "exit-alarm"\ngateway = "gw1"\n',
+    """[[zones]]
+name = "exit-inner"
+type = "exit"
+neighbours = ["exit-outer"]
+[[zones]]
+name = "exit-outer"
+type = "exit"
+neighbours = ["exit-inner"]
+
+[[exits]]
+name = "exit"
+inner = "exit-inner"
+outer = "exit-outer"
+alarm = "exit-alarm"
+gateway = "gw1"
+window_s = 2.5
+min_reads = 4
+""",
+).replace('reorder_below = 3\n', 'reorder_below = 3\nhome_zones = ["shelf-dairy"]\n')
+
+
+def test_exits_neighbours_and_home_zones(tmp_path: Path) -> None:
+    from ingest.rules.exitgate import ExitGate
+
+    sf = load_store_file(write(tmp_path, GATED))
+    assert sf.exit_gates() == [ExitGate("exit", "exit-inner", "exit-outer", window_s=2.5, min_reads=4,
+                                        alarm="exit-alarm", gateway="gw1")]
+    assert sf.edge_exits() == frozenset({"exit"})  # the gateway decides unless told otherwise
+    assert sf.zones_by_name()["exit-inner"].neighbours == ("exit-outer",)
+    assert sf.products_by_sku()["MILK-1L"].home_zones == ("shelf-dairy",)
+    decided_here = load_store_file(write(tmp_path, GATED.replace("min_reads = 4\n", 'min_reads = 4\ndecide_at = "ingest"\n')))
+    assert decided_here.edge_exits() == frozenset()
+    assert load_store_file(write(tmp_path, GOOD)).exit_gates() == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "expected"),
+    [
+        ('outer = "exit-outer"', 'outer = "exit-inner"', "exits[0].outer", "another zone than inner"),
+        ('inner = "exit-inner"', 'inner = "lane-1"', "exits[0].inner", "not the name of a zone of type exit"),
+        ('outer = "exit-outer"', 'outer = "exit-back"', "exits[0].outer", "not the name of a zone of type exit"),
+        ("window_s = 2.5", "window_s = 0", "exits[0].window_s", "greater than 0"),
+        ("min_reads = 4", "min_reads = 0", "exits[0].min_reads", "greater than or equal to 1"),
+        ("min_reads = 4", 'decide_at = "cloud"', "exits[0].decide_at", "'edge' or 'ingest'"),
+        ("min_reads = 4", "doors = 2", "exits[0].doors", "unknown key"),
+        ('neighbours = ["exit-outer"]', 'neighbours = ["exit-back"]', "zones[3].neighbours[0]",
+         "not the name of another"),
+        ('neighbours = ["exit-outer"]', 'neighbours = ["exit-inner"]', "zones[3].neighbours[0]",
+         "not the name of another"),
+        ('home_zones = ["shelf-dairy"]', 'home_zones = ["shelf-cheese"]', "products[0].home_zones[0]",
+         "not the name of any"),
+    ],
+)
+def test_a_bad_exit_names_the_field(tmp_path: Path, old: str, new: str, field: str, expected: str) -> None:
+    assert old in GATED
+    path = write(tmp_path, GATED.replace(old, new, 1))
+    with pytest.raises(StoreFileError) as caught:
+        load_store_file(path)
+    assert any(p.startswith(f"{field}: ") and expected in p for p in caught.value.problems), str(caught.value)
