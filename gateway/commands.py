@@ -4,6 +4,10 @@
 the time); ``lock``/``unlock`` switch a coil on/off; ``display`` shows up to two lines on a pole display;
 ``clear_display`` blanks it. Every command gets an :class:`~contract.Ack`: ``ok`` or ``ok=false`` with the
 reason (unknown target, device error, invalid command payload).
+
+``allow``, ``disallow`` and ``allow_replace`` (target ``allowlist``) change the persistent allow list of the
+exit guard; the ack goes out once the change is on disk. :meth:`CommandExecutor.hold_alarm` is how the exit
+guard, which switched a relay on itself, hands the switching off to this thread.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contract import Ack, Command, ContractError, decode
+from contract.payloads import ALLOWLIST_TARGET
+from gateway.allowlist import AllowList
 from gateway.config import ActuatorConfig, DisplayConfig
-from gateway.errors import DeviceError
+from gateway.errors import AllowListError, DeviceError
 from readers import display
 from readers.errors import ReaderError
 from silentcommerce.serialport import Port, PortError, open_port
@@ -33,6 +39,14 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 CoilWriter = Callable[[ActuatorConfig, bool], None]
 AckSink = Callable[[Ack], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """The exit guard switched ``actuator`` on: switch it off after ``seconds``."""
+
+    actuator: str
+    seconds: float
 
 
 @dataclass
@@ -91,9 +105,11 @@ class CommandExecutor:
         send_ack: AckSink,
         stop: threading.Event,
         *,
+        allowlist: AllowList | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.gateway = store, gateway
+        self.allowlist = allowlist
         self.stats = CommandStats()
         self._actuators = {a.name: a for a in actuators}
         self._displays = {d.name: DisplayPort(d) for d in displays}
@@ -101,7 +117,7 @@ class CommandExecutor:
         self._send_ack = send_ack
         self._stop = stop
         self._clock = clock
-        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._inbox: queue.Queue[bytes | _Hold | None] = queue.Queue()
         self._alarm_until: dict[str, float] = {}
         self._timers: list[tuple[float, str]] = []
         self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
@@ -119,6 +135,10 @@ class CommandExecutor:
         """Queue one ``cmd`` payload (called from the MQTT thread; returns at once)."""
         self._inbox.put(payload)
 
+    def hold_alarm(self, actuator: str, seconds: float) -> None:
+        """The relay ``actuator`` was switched on by the caller; switch it off after ``seconds`` (thread-safe)."""
+        self._inbox.put(_Hold(actuator, seconds))
+
     # -- the command thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -128,7 +148,9 @@ class CommandExecutor:
                 payload = self._inbox.get(timeout=timeout)
             except queue.Empty:
                 payload = None
-            if payload is not None:
+            if isinstance(payload, _Hold):
+                self._hold(payload)
+            elif payload is not None:
                 self._handle(payload)
             self._expire_alarms()
         for name in list(self._alarm_until):  # a stopping gateway leaves no siren on
@@ -148,6 +170,20 @@ class CommandExecutor:
             self._write_coil(self._actuators[name], False)
         except DeviceError as exc:
             log.error("alarm %s could not be switched off: %s", name, exc)
+
+    def _hold(self, hold: _Hold) -> None:
+        actuator = self._actuators.get(hold.actuator)
+        if actuator is None:
+            return
+        if hold.actuator not in self._alarm_until:
+            # it may have been switched off by an expiring alarm since the guard switched it on
+            try:
+                self._write_coil(actuator, True)
+            except DeviceError as exc:
+                log.error("alarm %s could not be kept on: %s", hold.actuator, exc)
+        until = max(time.monotonic() + hold.seconds, self._alarm_until.get(hold.actuator, 0.0))
+        self._alarm_until[hold.actuator] = until
+        heapq.heappush(self._timers, (until, hold.actuator))
 
     def _handle(self, payload: bytes) -> None:
         self.stats.received += 1
@@ -174,6 +210,9 @@ class CommandExecutor:
 
     def _execute(self, command: Command) -> None:
         action, target = command.action, command.target
+        if action in ("allow", "disallow", "allow_replace"):
+            self._allowlist(command)
+            return
         if action in ("display", "clear_display"):
             port = self._displays.get(target)
             if port is None:
@@ -196,6 +235,21 @@ class CommandExecutor:
             heapq.heappush(self._timers, (until, target))
         else:
             self._write_coil(actuator, action == "lock")
+
+    def _allowlist(self, command: Command) -> None:
+        if self.allowlist is None or target_is_not_allowlist(command.target):
+            raise _Refused(f"unknown target {command.target!r}: this gateway keeps no allow list")
+        try:
+            if command.action == "allow":
+                self.allowlist.allow(command.tags)
+            elif command.action == "disallow":
+                self.allowlist.disallow(command.tags)
+            else:
+                part, parts = command.part or 1, command.parts or 1
+                if self.allowlist.replace_part(command.snapshot_id, part, parts, command.tags):
+                    log.info("allow list replaced: %d tags (snapshot %s)", len(self.allowlist), command.snapshot_id)
+        except AllowListError as exc:
+            raise DeviceError(str(exc)) from exc
 
     def _refuse_invalid(self, payload: bytes, reason: str) -> None:
         command_id = None
@@ -226,6 +280,10 @@ class CommandExecutor:
             at=self._clock(),
         )
         self._send_ack(ack)
+
+
+def target_is_not_allowlist(target: str) -> bool:
+    return target != ALLOWLIST_TARGET
 
 
 class _Refused(Exception):

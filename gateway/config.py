@@ -23,6 +23,7 @@ __all__ = [
     "BatchingSection",
     "BusConfig",
     "DisplayConfig",
+    "ExitConfig",
     "GatewayConfig",
     "GatewayConfigError",
     "GatewaySection",
@@ -135,6 +136,21 @@ class DisplayConfig(_Section):
     width: int = Field(default=20, ge=1, le=80)
 
 
+class ExitConfig(_Section):
+    """An exit gate decided on the gateway: raw reads inside the door (``inner``) then outside (``outer``)."""
+
+    name: Name
+    inner: Name = Field(description="the zone inside the door, as in readers[].antennas")
+    outer: Name = Field(description="the zone beyond the door, as in readers[].antennas")
+    alarm: Name = Field(description="the [[actuators]] relay that sounds")
+    alarm_duration_s: float = Field(default=3.0, gt=0, le=3600)
+    window_s: float = Field(default=3.0, gt=0, le=3600)
+    min_reads: int = Field(default=2, ge=1, le=1000)
+    min_rssi: float = Field(default=-70.0, ge=-150, le=30)
+    chatter_window_s: float = Field(default=300.0, ge=0, le=86400)
+    chatter_limit: int = Field(default=6, ge=1, le=100_000)
+
+
 class GatewayConfig(_Section):
     gateway: GatewaySection
     mqtt: MqttSection = MqttSection()
@@ -145,10 +161,11 @@ class GatewayConfig(_Section):
     sensors: list[SensorConfig] = Field(default_factory=list)
     actuators: list[ActuatorConfig] = Field(default_factory=list)
     displays: list[DisplayConfig] = Field(default_factory=list)
+    exits: list[ExitConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references_and_unique_names(self) -> GatewayConfig:
-        for section in ("readers", "buses", "sensors", "actuators", "displays"):
+        for section in ("readers", "buses", "sensors", "actuators", "displays", "exits"):
             seen: set[str] = set()
             for index, item in enumerate(getattr(self, section)):
                 if item.name in seen:
@@ -167,7 +184,28 @@ class GatewayConfig(_Section):
             raise _FieldError(
                 "displays", "an actuator and a display share a name; command targets must be unique"
             )
+        self._check_exits()
         return self
+
+    def _check_exits(self) -> None:
+        relays = {a.name for a in self.actuators if a.kind == "relay"}
+        wired = {zone for reader in self.readers for zone in reader.antennas.values()}
+        for index, gate in enumerate(self.exits):
+            where = f"exits[{index}]"
+            if gate.alarm not in relays:
+                raise _FieldError(
+                    f"{where}.alarm",
+                    f"unknown relay {gate.alarm!r}; expected one of {sorted(relays) or 'the [[actuators]] relays'}",
+                )
+            if gate.inner == gate.outer:
+                raise _FieldError(f"{where}.outer", f"inner and outer must be different zones, got {gate.inner!r}")
+            for field in ("inner", "outer"):
+                zone = getattr(gate, field)
+                if zone not in wired:
+                    raise _FieldError(
+                        f"{where}.{field}",
+                        f"zone {zone!r} is on no reader antenna; expected one of {sorted(wired) or 'the readers[].antennas zones'}",
+                    )
 
     # -- derived settings -------------------------------------------------------------------------
 

@@ -17,3 +17,7 @@ class OutboxError(GatewayError):
 
 class DeviceError(GatewayError):
     """A serial or Modbus device did not do what was asked (port closed, no answer, exception response)."""
+
+
+class AllowListError(OutboxError):
+    """The persistent allow list could not be opened or written."""

@@ -4,7 +4,8 @@ Several entries are in flight at once. A refused publish (the broker's reason co
 counted and kept, and tried again after a back-off; an entry with no PUBACK after ``ack_timeout_s`` is
 sent again (consumers drop repeats by ``seq``). While the link is down nothing new is sent: paho resends
 what was in flight when the connection returns. A reads batch that waited longer than
-``historical_after_s`` goes out marked ``historical`` so it raises no live alarm.
+``historical_after_s`` goes out marked ``historical`` so it raises no live alarm; so does an exit alarm
+report (``alarms``) that waited that long.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from contract import ContractError, ReadsBatch, decode, encode
+from contract import ContractError, GateAlarm, ReadsBatch, decode, encode
 from gateway.outbox import Outbox, OutboxEntry
 from silentcommerce.mqtt import Delivery, MqttError, MqttLink, PublishRefused
 
@@ -143,10 +144,11 @@ class Publisher:
         return sent
 
     def _payload(self, entry: OutboxEntry) -> bytes:
-        if entry.kind != "reads" or self._wall_clock() - entry.created_at < self._historical_after_s:
+        if entry.kind not in ("reads", "alarms") or self._wall_clock() - entry.created_at < self._historical_after_s:
             return entry.payload
+        model: type[ReadsBatch] | type[GateAlarm] = ReadsBatch if entry.kind == "reads" else GateAlarm
         try:
-            batch = decode(ReadsBatch, entry.payload)
+            message = decode(model, entry.payload)
         except ContractError:
             return entry.payload
-        return encode(batch.model_copy(update={"historical": True}))
+        return encode(message.model_copy(update={"historical": True}))

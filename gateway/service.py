@@ -1,7 +1,9 @@
 """The gateway process: readers → smoother → batcher → outbox → publisher, and commands back.
 
 Threads: one per serial reader and per Modbus bus (they own their ports), the pipeline (smoothing and
-batching; the only writer of the outbox), the publisher, the command executor, and paho's network thread.
+batching), the publisher, the command executor, and paho's network thread. With ``[[exits]]`` the reader
+threads also run the exit guard on their raw reads before queueing them (no hop between a read and the
+alarm relay) and append its alarm reports to the outbox.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from datetime import UTC, datetime
 from contract import Ack, ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
 from contract.payloads import DeviceSummary
 from contract.topics import gateway_topic
+from gateway.allowlist import AllowList, allowlist_path
 from gateway.batching import Batcher
 from gateway.commands import CommandExecutor
 from gateway.config import ActuatorConfig, GatewayConfig
+from gateway.edge import ExitGuard
 from gateway.errors import DeviceError
 from gateway.modbus_io import ModbusBus
 from gateway.outbox import Outbox
@@ -82,7 +86,8 @@ class Gateway:
             ack_timeout_s=config.mqtt.ack_timeout_s,
             historical_after_s=config.gateway.historical_after_s,
         )
-        self.readers = [ReaderLoop(r, self._inbox.put, self._stop, clock=clock) for r in config.readers]
+        self.allowlist = AllowList(allowlist_path(config.gateway.outbox)) if config.exits else None
+        self.readers = [ReaderLoop(r, self._raw_reads, self._stop, clock=clock) for r in config.readers]
         self.buses = {
             b.name: ModbusBus(b, config.sensors, self._inbox.put, self._stop, clock=clock)
             for b in config.buses
@@ -95,8 +100,23 @@ class Gateway:
             self._write_coil,
             self._send_ack,
             self._stop,
+            allowlist=self.allowlist,
             clock=clock,
         )
+        self.guard: ExitGuard | None = None
+        if self.allowlist is not None:
+            self.guard = ExitGuard(
+                store,
+                gw,
+                config.exits,
+                config.actuators,
+                self.allowlist,
+                self.outbox,
+                self._write_coil,
+                self.commands.hold_alarm,
+                appended=self.publisher.wake,
+                clock=clock,
+            )
         self._pipeline = threading.Thread(target=self._run_pipeline, name="pipeline", daemon=True)
         self._stats_thread = threading.Thread(target=self._log_stats, name="gateway-stats", daemon=True)
         self._started = False
@@ -128,6 +148,8 @@ class Gateway:
         """Stop the devices, put every read into the outbox, try to deliver it, then say ``offline``."""
         if not self._started:
             self.outbox.close()
+            if self.allowlist is not None:
+                self.allowlist.close()
             return
         self._started = False
         self._stop.set()
@@ -141,6 +163,8 @@ class Gateway:
         self.link.stop(final_publish=(self.topics["status"], self._status("offline")))
         waiting = self.outbox.depth()
         self.outbox.close()
+        if self.allowlist is not None:
+            self.allowlist.close()
         log.info("gateway stopped; %d messages wait in the outbox", waiting)
 
     def counters(self) -> dict[str, object]:
@@ -155,7 +179,22 @@ class Gateway:
             "commands": asdict(self.commands.stats),
             "readers": {r.config.name: asdict(r.stats) for r in self.readers},
             "buses": {name: asdict(b.stats) for name, b in self.buses.items()},
+            "edge": {} if self.guard is None else {
+                **{k: v for k, v in asdict(self.guard.stats).items() if k != "latencies_ms"},
+                "allowed_tags": len(self.guard.allowlist),
+            },
         }
+
+    # -- reader threads ---------------------------------------------------------------------------
+
+    def _raw_reads(self, reads: list[RawRead]) -> None:
+        """A reader thread's sink: the exit guard first (it may sound an alarm), then the pipeline's queue."""
+        if self.guard is not None:
+            try:
+                self.guard.observe(reads)
+            except Exception:  # the reads must still reach the pipeline
+                log.exception("exit guard failed on %d reads", len(reads))
+        self._inbox.put(reads)
 
     # -- pipeline thread --------------------------------------------------------------------------
 
@@ -181,6 +220,8 @@ class Gateway:
             if mono - last_tick >= TICK_S:
                 smoothed += smoother.tick(now)
                 last_tick = mono
+                if self.guard is not None:
+                    self.guard.tick()
             if stopping and not items:
                 smoothed += smoother.flush(now)
             self.stats.reads += len(smoothed)
