@@ -304,6 +304,76 @@ class SensorAlarmCleared:
     """The display that showed the rule's message (cleared now)."""
 
 
+@dataclass(frozen=True, slots=True)
+class InventoryCycleReport:
+    """The end of one zone's inventory cycle (the ALE event cycle): the tags read in it (``current``), those
+    new since the previous cycle (``additions``) and those no longer read (``deletions``); sorted."""
+
+    zone: str
+    cycle: int
+    """The cycle's number: its start is ``cycle * cycle_s`` seconds after 1970-01-01 UTC."""
+    at: datetime
+    """When the cycle ended."""
+    current: tuple[str, ...]
+    additions: tuple[str, ...]
+    deletions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemMissing:
+    """An in-store item was read in no zone for ``missing_after_cycles`` inventory cycles."""
+
+    tag: str
+    sku: str
+    last_zone: str | None
+    last_seen: datetime | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFound:
+    """A missing item was read again (in ``zone``): it is back in stock."""
+
+    tag: str
+    sku: str
+    zone: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ItemMisplaced:
+    """An item was read through a whole inventory cycle on a shelf or cooler that is not one of its homes."""
+
+    tag: str
+    sku: str
+    zone: str
+    home_zones: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockLow:
+    """Fewer than ``threshold`` (the product's ``reorder_below``) items of a product were present in a zone at
+    the end of an inventory cycle: replenish."""
+
+    sku: str
+    name: str
+    zone: str
+    count: int
+    threshold: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockRestored:
+    """The zone holds at least the product's ``reorder_below`` again at a cycle end."""
+
+    sku: str
+    zone: str
+    count: int
+    at: datetime
+
+
 Decision = (
     VisitOpened
     | VisitClosed
@@ -319,4 +389,10 @@ Decision = (
     | ItemReturned
     | AllowTags
     | DisallowTags
+    | InventoryCycleReport
+    | ItemMissing
+    | ItemFound
+    | ItemMisplaced
+    | StockLow
+    | StockRestored
 )
