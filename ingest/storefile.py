@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from contract.topics import NAME_PATTERN
 from ingest.rules.exitgate import ExitGate
+from ingest.rules.inventory import InventorySettings
 from ingest.rules.model import Product, RuleSettings, SensorAction, Severity, TagKind, Zone, ZoneType
 from ingest.rules.sensors import SensorRule
 
@@ -31,6 +32,7 @@ Tag = Annotated[
 
 
 _DEFAULTS = RuleSettings()
+_INVENTORY = InventorySettings()
 
 
 class StoreFileError(ValueError):
@@ -216,6 +218,17 @@ class TagBinding:
     ref: str
 
 
+class InventorySection(_Section):
+    """``[inventory]``: ALE-style inventory cycles of the shelf, backroom and cooler zones (see
+    :mod:`ingest.rules.inventory`). Without this section the store runs no inventory cycles."""
+
+    cycle_s: float = Field(default=_INVENTORY.cycle_s, ge=1, le=86400)
+    missing_after_cycles: int = Field(default=_INVENTORY.missing_after_cycles, ge=1, le=10000)
+
+    def settings(self) -> InventorySettings:
+        return InventorySettings(cycle_s=self.cycle_s, missing_after_cycles=self.missing_after_cycles)
+
+
 class StoreFile(_Section):
     store: StoreSection
     rules: RulesSection = RulesSection()
@@ -226,6 +239,7 @@ class StoreFile(_Section):
     items: list[ItemEntry] = Field(default_factory=list)
     sensor_rules: list[SensorRuleEntry] = Field(default_factory=list)
     exits: list[ExitEntry] = Field(default_factory=list)
+    inventory: InventorySection | None = None
 
     def zones_by_name(self) -> dict[str, Zone]:
         return {
@@ -253,6 +267,10 @@ class StoreFile(_Section):
 
     def rule_settings(self) -> RuleSettings:
         return RuleSettings(**self.rules.model_dump())
+
+    def inventory_settings(self) -> InventorySettings | None:
+        """The ``[inventory]`` cycles, or None when the store file has no such section (no cycles)."""
+        return self.inventory.settings() if self.inventory is not None else None
 
     def tag_bindings(self) -> dict[str, TagBinding]:
         """Every explicitly bound tag: member cards and wristbands, staff cards, item tags."""
@@ -388,6 +406,7 @@ def load_store_file(path: Path | str) -> StoreFile:
 
 __all__ = [
     "ExitEntry",
+    "InventorySection",
     "ItemEntry",
     "PersonEntry",
     "ProductEntry",
