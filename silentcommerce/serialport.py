@@ -7,6 +7,10 @@ letting a sans-I/O codec split frames is ~100x faster than ``read_until()`` per 
 
 from __future__ import annotations
 
+import array
+import contextlib
+import fcntl
+import termios
 from typing import Protocol
 
 import serial
@@ -38,10 +42,22 @@ def open_port(url: str, baudrate: int = 115200, *, timeout: float = 0.05) -> Por
     return port
 
 
+def _waiting(port: Port) -> int:
+    """Bytes ready to read. pyserial's ``socket://`` ports only say 0 or 1, which would make every read one
+    byte; for them the socket's own count (FIONREAD) is asked instead."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        count = array.array("i", [0])
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+            return max(int(count[0]), 0)
+    return port.in_waiting
+
+
 def read_chunk(port: Port, max_bytes: int = 65536) -> bytes:
     """Everything waiting on the port (at least one byte or an empty result after the time-out)."""
     try:
-        waiting = port.in_waiting
+        waiting = _waiting(port)
         data = port.read(min(max(waiting, 1), max_bytes))
     except (serial.SerialException, OSError, TypeError) as exc:
         raise PortError(f"serial read failed: {exc}") from exc
