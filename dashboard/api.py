@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import Operator
 from dashboard.deps import DbEngine, Hub, Settings
 from dashboard.schemas import (
     AlertOut,
+    ExplanationOut,
     GatewayHealthOut,
     HealthOut,
+    HeldItemOut,
+    LaneHoldOut,
+    LaneMemberOut,
     LiveHealthOut,
     MemberOut,
+    MissingItemOut,
     ProductOut,
     StockOut,
+    StockPanelOut,
     TagBindingOut,
     TransactionDetailOut,
     TransactionLineOut,
@@ -28,6 +36,9 @@ from ingest.db import repo
 
 router = APIRouter(prefix="/api", tags=["store"], responses={401: {"description": "No login, or a wrong one"}})
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id.")]
+LANE_CONFLICT = "lane_conflict"
+STOCK_ALERTS = ("missing", "misplaced", "low_stock")
 
 
 def _transaction(row: repo.TransactionSummary) -> TransactionOut:
@@ -86,12 +97,43 @@ def get_transaction(_: Operator, engine: DbEngine, transaction_id: str) -> Trans
         found = repo.get_transaction(conn, transaction_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transaction {transaction_id!r}")
+    why = found.explanation
     return TransactionDetailOut(
         **dict(_transaction(found.summary)),
         lines=[
             TransactionLineOut(tag=x.tag, sku=x.sku, name=x.name, unit_price=money(x.unit_price))
             for x in found.lines
         ],
+        explanation=None if why is None else ExplanationOut(
+            rule=why.rule, params=why.params, zone_sequence=list(why.zone_sequence), evidence=why.evidence,
+        ),
+    )
+
+
+def _conflict_members(row: repo.AlertRow) -> list[str]:
+    """The members a lane conflict named: in its details (a list or comma-separated text) or its evidence."""
+    named = row.details.get("members")
+    if isinstance(named, str):
+        return [m for m in named.split(",") if m]
+    if isinstance(named, list):
+        return [str(m) for m in named]
+    return [str(e["tag"]) for e in row.evidence if isinstance(e.get("tag"), str) and e["tag"].startswith("UID:")]
+
+
+def _alert_out(conn: Connection, row: repo.AlertRow) -> AlertOut:
+    hold = None
+    if row.kind == LANE_CONFLICT and row.zone is not None:
+        found = repo.lane_hold(conn, row.zone, _conflict_members(row), store=row.store)
+        hold = LaneHoldOut(
+            lane=found.lane, held=found.held,
+            members=[LaneMemberOut(id=m, name=name) for m, name in found.members],
+            items=[HeldItemOut(tag=x.tag, sku=x.sku, name=x.name, member=x.member) for x in found.items],
+        )
+    return AlertOut(
+        id=row.id, store=row.store, kind=row.kind, severity=row.severity, message=row.message, zone=row.zone,
+        tag=row.tag, member=row.member, evidence=row.evidence, at=row.at, cleared_at=row.cleared_at, rule=row.rule,
+        params=row.params, zone_sequence=list(row.zone_sequence), details=row.details, source=row.source,
+        latency_ms=row.latency_ms, hold=hold,
     )
 
 
@@ -105,20 +147,65 @@ def get_alerts(
 ) -> list[AlertOut]:
     with engine.connect() as conn:
         rows = repo.list_alerts(conn, limit, store=settings.store, open_only=open_only)
-    return [AlertOut.model_validate(row, from_attributes=True) for row in rows]
+        return [_alert_out(conn, row) for row in rows]
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertOut,
+    summary="One alert with its evidence",
+    responses={404: {"description": "No such alert"}},
+)
+def get_alert(_: Operator, engine: DbEngine, settings: Settings, alert_id: AlertId) -> AlertOut:
+    with engine.connect() as conn:
+        row = repo.get_alert(conn, alert_id)
+        if row is None or row.store != settings.store:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+        return _alert_out(conn, row)
+
+
+@router.post(
+    "/alerts/{alert_id}/clear",
+    response_model=AlertOut,
+    summary="Acknowledge an alert: it is shown as cleared from now on",
+    responses={404: {"description": "No such alert"}},
+)
+def clear_alert(who: Operator, engine: DbEngine, settings: Settings, alert_id: AlertId) -> AlertOut:
+    with engine.begin() as conn:
+        found = repo.get_alert(conn, alert_id)
+        row = None if found is None or found.store != settings.store else repo.clear_alert(
+            conn, alert_id, datetime.now(UTC), by=who.login
+        )
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+        return _alert_out(conn, row)
 
 
 @router.get("/inventory", response_model=list[StockOut], summary="Stock per product and zone")
 def get_inventory(_: Operator, engine: DbEngine, settings: Settings) -> list[StockOut]:
     with engine.connect() as conn:
         rows = repo.inventory(conn, store=settings.store)
-    return [
-        StockOut(
-            sku=r.sku, name=r.name, price=money(r.price), reorder_below=r.reorder_below, on_shelf=r.on_shelf,
-            in_store=r.in_store, sold=r.sold, missing=r.missing, reorder=r.reorder,
-        )
-        for r in rows
-    ]
+    return [_stock(r) for r in rows]
+
+
+def _stock(r: repo.ProductStock) -> StockOut:
+    return StockOut(
+        sku=r.sku, name=r.name, price=money(r.price), reorder_below=r.reorder_below, on_shelf=r.on_shelf,
+        in_store=r.in_store, sold=r.sold, missing=r.missing, reorder=r.reorder,
+    )
+
+
+@router.get("/stock", response_model=StockPanelOut, summary="What to restock and what is missing")
+def get_stock(_: Operator, engine: DbEngine, settings: Settings) -> StockPanelOut:
+    with engine.connect() as conn:
+        low = [_stock(r) for r in repo.inventory(conn, store=settings.store) if r.reorder]
+        missing = repo.list_missing_items(conn, store=settings.store)
+        counts = repo.open_alert_counts(conn, store=settings.store)
+    return StockPanelOut(
+        low=sorted(low, key=lambda s: (s.in_store - s.reorder_below, s.sku)),
+        missing=[MissingItemOut.model_validate(m, from_attributes=True) for m in missing],
+        open_alerts={kind: counts.get(kind, 0) for kind in STOCK_ALERTS},
+    )
 
 
 @router.get(

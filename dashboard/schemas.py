@@ -59,8 +59,41 @@ class TransactionLineOut(_Out):
     unit_price: Money
 
 
+class ExplanationOut(_Out):
+    """Why the decision was taken."""
+
+    rule: str = Field(description="The rule's stable name, e.g. 'lane-basket' or 'exit-gate'.")
+    params: dict[str, str] = Field(description="The rule's thresholds as text.")
+    zone_sequence: list[str] = Field(description="The zones the tag(s) passed, in order.")
+    evidence: list[dict[str, Any]] = Field(
+        description="The reads the decision rests on: tag, zone, gateway, reader, antenna, rssi, count, event, at."
+    )
+
+
 class TransactionDetailOut(TransactionOut):
     lines: list[TransactionLineOut]
+    explanation: ExplanationOut | None = Field(default=None, description="None for sales stored before 0002.")
+
+
+class HeldItemOut(_Out):
+    tag: str
+    sku: str
+    name: str
+    member: str
+
+
+class LaneMemberOut(_Out):
+    id: str
+    name: str | None
+
+
+class LaneHoldOut(_Out):
+    """A lane conflict as the operator resolves it: who is in the lane and what their baskets hold."""
+
+    lane: str
+    members: list[LaneMemberOut]
+    items: list[HeldItemOut]
+    held: bool = Field(description="A basket of the lane is still held.")
 
 
 class AlertOut(_Out):
@@ -75,6 +108,17 @@ class AlertOut(_Out):
     evidence: list[dict[str, Any]]
     at: datetime
     cleared_at: datetime | None
+    rule: str | None = Field(default=None, description="The rule that raised it, e.g. 'exit-gate'.")
+    params: dict[str, str] = Field(default_factory=dict, description="The rule's thresholds as text.")
+    zone_sequence: list[str] = Field(default_factory=list, description="The zones the tag passed, in order.")
+    details: dict[str, Any] = Field(default_factory=dict, description="What the rule recorded beside the reads.")
+    source: str | None = Field(
+        default=None, description="'edge': the gateway decided and sounded it; 'ingest': ingest decided it."
+    )
+    latency_ms: float | None = Field(
+        default=None, description="Edge alarms: first qualifying read at the gateway → alarm output on."
+    )
+    hold: LaneHoldOut | None = Field(default=None, description="Lane conflicts: the lane, its members and items.")
 
 
 class StockOut(_Out):
@@ -87,6 +131,20 @@ class StockOut(_Out):
     sold: int
     missing: int
     reorder: bool
+
+
+class MissingItemOut(_Out):
+    tag: str
+    sku: str
+    name: str
+    last_zone: str | None
+    last_seen: datetime | None
+
+
+class StockPanelOut(_Out):
+    low: list[StockOut] = Field(description="Products with fewer items in store than their reorder level.")
+    missing: list[MissingItemOut] = Field(description="Items unseen for several inventory cycles.")
+    open_alerts: dict[str, int] = Field(description="Open missing, misplaced and low_stock alerts by kind.")
 
 
 class TagBindingOut(_Out):

@@ -16,6 +16,9 @@
   const currency = document.body.dataset.currency || "EUR";
   const moneyFormat = new Intl.NumberFormat(undefined, { style: "currency", currency });
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const readFormat = new Intl.DateTimeFormat(undefined,
+    { hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 });
+  const readTime = (iso) => { const d = new Date(iso); return Number.isNaN(d.getTime()) ? "" : readFormat.format(d); };
 
   const state = {
     zones: new Map(), // name -> {name, type, ...}
@@ -29,6 +32,7 @@
     alerts: [],
     alarms: new Map(), // zone -> until (ms)
     newestTx: null,
+    stock: null, // {low, missing, open_alerts}
   };
 
   // -- small DOM helpers (text only: nothing from the wire is parsed as HTML) -----------------------
@@ -138,9 +142,17 @@
     return `${n} item${n === 1 ? "" : "s"}`;
   }
 
+  function clickable(label, open) {
+    return {
+      tabindex: 0, role: "button", "aria-label": label,
+      onclick: open, onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } },
+    };
+  }
+
   function renderTransactions() {
     const rows = state.transactions.slice(0, MAX_FEED).map((tx) =>
-      el("li", { class: `tx ${tx.id === state.newestTx ? "new" : ""}`, "data-id": tx.id },
+      el("li", { class: `tx ${tx.id === state.newestTx ? "new" : ""}`, "data-id": tx.id,
+        ...clickable(`Sale to ${tx.member_name || tx.member}, ${money(tx.total)}. Show why.`, () => showTransaction(tx)) },
         el("span", { class: "who" }, tx.member_name || tx.member),
         el("span", { class: "total" }, money(tx.total)),
         el("span", { class: "items" }, itemsText(tx)),
@@ -163,36 +175,174 @@
     renderTransactions();
   }
 
-  // -- alerts ---------------------------------------------------------------------------------------
+  // -- the decision dialog: what was decided, by which rule, on which reads ------------------------
 
-  function showEvidence(alert) {
-    $("evidence-title").textContent = `${alert.kind.replaceAll("_", " ")} · ${clockTime(alert.at)}`;
-    $("evidence-message").textContent = alert.message;
-    const rows = (alert.evidence || []).map((e) => e.sensor !== undefined
+  const KIND_LABELS = {
+    theft: "Theft", sensor: "Sensor", missing: "Missing item", misplaced: "Misplaced item", low_stock: "Restock",
+    clone: "Cloned tag?", sold_item_in_store: "Sold item in store", unknown_tag_at_exit: "Unknown tag at exit",
+    lane_conflict: "Lane held", lane_conflict_cleared: "Lane clear",
+  };
+  const kindLabel = (kind) => KIND_LABELS[kind] || kind.replaceAll("_", " ");
+  // keys of an alert's details that have their own place in the dialog
+  const SHOWN_ELSEWHERE = new Set(["params", "zone_sequence", "evidence", "rule", "members"]);
+
+  function section(title, ...content) {
+    return el("section", { class: "why" }, el("h3", {}, title), ...content);
+  }
+
+  function factList(entries) {
+    return el("dl", { class: "facts" }, entries.flatMap(([k, v]) => [el("dt", {}, k.replaceAll("_", " ")), el("dd", {}, v)]));
+  }
+
+  function ruleSection(rule, params) {
+    const pairs = Object.entries(params || {});
+    if (!rule && !pairs.length) return null;
+    return section("Rule",
+      el("p", { class: "rule-name" }, rule || "—"),
+      pairs.length ? el("ul", { class: "params" }, pairs.map(([k, v]) => el("li", {}, el("span", {}, k), el("b", {}, v)))) : null);
+  }
+
+  function pathSection(zones) {
+    if (!zones || !zones.length) return null;
+    return section("Zones passed", el("ol", { class: "path" }, zones.map((z) => el("li", {}, z))));
+  }
+
+  function readRows(evidence, fallbackTag) {
+    return (evidence || []).map((e) => e.sensor !== undefined
       ? el("tr", {}, // a sensor sample: its value against the rule's threshold in the reads' columns
         el("td", {}, clockTime(e.at)), el("td", {}, e.sensor), el("td", {}, e.zone || ""),
         el("td", {}, e.gateway || ""),
         el("td", { colspan: 3 }, `${e.value}${e.unit ? " " + e.unit : ""} (threshold ${e.threshold ?? "?"})`))
       : el("tr", {},
-        el("td", {}, clockTime(e.at)), el("td", {}, e.tag), el("td", {}, e.zone),
-        el("td", {}, `${e.gateway || ""}/${e.reader || ""}:${e.antenna ?? ""}`),
+        el("td", {}, readTime(e.at)), el("td", {}, e.tag || fallbackTag || ""), el("td", {}, e.zone || ""),
+        el("td", {}, `${e.gateway ? e.gateway + "/" : ""}${e.reader || ""}${e.antenna !== undefined ? ":" + e.antenna : ""}`),
         el("td", {}, e.rssi ?? "–"), el("td", {}, e.count ?? ""), el("td", {}, e.event || "")));
-    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7 }, "No reads recorded with this alert.")));
-    $("evidence-rows").replaceChildren(...rows);
-    $("evidence").showModal();
   }
+
+  function openDialog({ kind, title, message, badges, body, evidence, fallbackTag, clear }) {
+    $("evidence-kind").textContent = kind;
+    $("evidence-title").textContent = title;
+    $("evidence-message").textContent = message || "";
+    $("evidence-badges").replaceChildren(...badges.filter(Boolean).map(([text, cls]) => el("li", { class: `badge ${cls || ""}` }, text)));
+    $("evidence-body").replaceChildren(...body.filter(Boolean));
+    const rows = readRows(evidence, fallbackTag);
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "none" }, "No reads recorded with this decision.")));
+    $("evidence-rows").replaceChildren(...rows);
+    const button = $("evidence-clear");
+    button.hidden = !clear;
+    button.onclick = clear || null;
+    const dialog = $("evidence");
+    if (!dialog.open) dialog.showModal();
+  }
+
+  function decidedBadge(alert) {
+    if (alert.source === "edge") {
+      const ms = alert.latency_ms;
+      return [`decided at the gateway${ms !== null && ms !== undefined ? ` in ${Math.round(ms)} ms` : ""}`, "edge"];
+    }
+    if (alert.source === "ingest") return ["decided by ingest", ""];
+    return null;
+  }
+
+  function holdSection(hold) {
+    if (!hold) return null;
+    const owner = new Map(hold.members.map((m) => [m.id, m.name || m.id]));
+    return section(`Lane ${hold.lane}${hold.held ? " · held, nothing charged" : " · no longer held"}`,
+      el("p", { class: "members" }, hold.members.map((m) => el("span", { class: "chip member" }, m.name ? `${m.name} (${m.id})` : m.id))),
+      hold.items.length
+        ? el("table", { class: "lines" }, el("tbody", {}, hold.items.map((x) => el("tr", {},
+          el("td", {}, x.name), el("td", { class: "mono" }, x.tag), el("td", {}, `in ${owner.get(x.member) || x.member}'s basket`)))))
+        : el("p", { class: "muted" }, "No items in the lane's baskets."));
+  }
+
+  function detailsSection(details) {
+    const entries = Object.entries(details || {}).filter(([k, v]) => !SHOWN_ELSEWHERE.has(k) && v !== null && v !== "")
+      .map(([k, v]) => [k, typeof v === "object" ? (Array.isArray(v) ? v.join(", ") : JSON.stringify(v)) : String(v)]);
+    return entries.length ? section("Details", factList(entries)) : null;
+  }
+
+  function showAlertDialog(alert) {
+    const cleared = Boolean(alert.cleared_at);
+    openDialog({
+      kind: kindLabel(alert.kind),
+      title: alert.tag || (alert.zone ? `${alert.zone}` : clockTime(alert.at)),
+      message: alert.message,
+      badges: [
+        [cleared ? `cleared ${clockTime(alert.cleared_at)}` : "open", cleared ? "cleared" : alert.severity],
+        [`raised ${clockTime(alert.at)}`, ""],
+        alert.tag && alert.zone ? [alert.zone, ""] : null,
+        decidedBadge(alert),
+      ],
+      body: [ruleSection(alert.rule, alert.params), pathSection(alert.zone_sequence), holdSection(alert.hold),
+        detailsSection(alert.details)],
+      evidence: alert.evidence,
+      fallbackTag: alert.tag,
+      clear: cleared ? null : () => clearAlert(alert),
+    });
+  }
+
+  async function showEvidence(alert) {
+    showAlertDialog(alert); // what the list knows, at once; the stored row (rule, hold) when it arrives
+    try {
+      const full = await getJson(`/api/alerts/${encodeURIComponent(alert.id)}`);
+      const known = state.alerts.find((a) => String(a.id) === String(full.id));
+      if (known) Object.assign(known, full);
+      if ($("evidence").open) showAlertDialog(full);
+    } catch (err) { console.warn(err); }
+  }
+
+  async function clearAlert(alert) {
+    try {
+      const response = await fetch(`/api/alerts/${encodeURIComponent(alert.id)}/clear`,
+        { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`clear: HTTP ${response.status}`);
+      const cleared = await response.json();
+      addAlert(cleared, false);
+      showAlertDialog(cleared);
+      scheduleStock();
+    } catch (err) { console.error(err); }
+  }
+
+  async function showTransaction(tx) {
+    let detail = tx;
+    try { detail = await getJson(`/api/transactions/${encodeURIComponent(tx.id)}`); } catch (err) { console.warn(err); }
+    const why = detail.explanation || {};
+    const lines = detail.lines || [];
+    openDialog({
+      kind: "Sale",
+      title: `${detail.member_name || detail.member} · ${money(detail.total)}`,
+      message: `${lines.length || detail.line_count || 0} item${(lines.length || detail.line_count) === 1 ? "" : "s"} in ${detail.lane}, `
+        + `${detail.trigger === "exit" ? "committed when the basket reached the exit" : "committed after the settle time"}`
+        + ` at ${clockTime(detail.at)}.`,
+      badges: [[detail.trigger === "exit" ? "at exit" : "settled", ""], detail.points ? [`+${detail.points} points`, ""] : null,
+        [detail.id, "mono"]],
+      body: [
+        lines.length ? section("Lines", el("table", { class: "lines" }, el("tbody", {},
+          lines.map((x) => el("tr", {}, el("td", {}, x.name), el("td", { class: "mono" }, x.tag),
+            el("td", { class: "price" }, money(x.unit_price)))),
+          el("tr", { class: "sum" }, el("td", { colspan: 2 }, "Total"), el("td", { class: "price" }, money(detail.total)))))) : null,
+        ruleSection(why.rule, why.params), pathSection(why.zone_sequence),
+        detail.explanation ? null : el("p", { class: "muted" }, "This sale was stored without an explanation."),
+      ],
+      evidence: why.evidence,
+    });
+  }
+
+  // -- alerts ---------------------------------------------------------------------------------------
 
   function renderAlerts() {
     const rows = state.alerts.slice(0, MAX_FEED).map((a) =>
       el("li", {
         class: `alert ${a.kind} ${a.severity} ${a.fresh ? "new" : ""} ${a.cleared_at ? "cleared" : ""}`,
-        tabindex: 0, role: "button",
-        "aria-label": `${a.kind}: ${a.message}. Show evidence.`,
-        onclick: () => showEvidence(a), onkeydown: (ev) => { if (ev.key === "Enter") showEvidence(a); },
+        "data-id": a.id,
+        ...clickable(`${kindLabel(a.kind)}: ${a.message}. Show evidence.`, () => showEvidence(a)),
       },
-      el("div", { class: "kind" }, a.kind.replaceAll("_", " ")),
+      el("div", { class: "kind" }, kindLabel(a.kind),
+        a.source === "edge" ? el("span", { class: "tag-edge" }, "gateway") : null,
+        a.cleared_at ? el("span", { class: "tag-cleared" }, "cleared") : null),
       el("div", { class: "message" }, a.message),
       el("div", { class: "meta" }, [clockTime(a.at), a.zone, a.tag,
+        a.source === "edge" && a.latency_ms !== null && a.latency_ms !== undefined ? `${Math.round(a.latency_ms)} ms` : null,
         a.cleared_at ? `cleared ${clockTime(a.cleared_at)}` : null].filter(Boolean).join(" · "))));
     if (!rows.length) rows.push(el("li", { class: "empty" }, "All quiet."));
     $("alerts").replaceChildren(...rows);
@@ -210,7 +360,51 @@
       state.alarms.set(alert.zone, Date.now() + ALARM_SHOW_MS);
       renderZones();
     }
+    if (STOCK_KINDS.has(alert.kind)) scheduleStock();
     renderAlerts();
+  }
+
+  // -- stock: what to restock, what is missing ------------------------------------------------------
+
+  const STOCK_KINDS = new Set(["missing", "misplaced", "low_stock"]);
+  let stockTimer = null;
+
+  function scheduleStock() {
+    if (stockTimer) return;
+    stockTimer = setTimeout(() => { stockTimer = null; loadStock(); }, 800);
+  }
+
+  async function loadStock() {
+    try { state.stock = await getJson("/api/stock"); } catch (err) { console.warn(err); return; }
+    renderStock();
+  }
+
+  function renderStock() {
+    const stock = state.stock;
+    if (!stock) return;
+    const parts = [];
+    if (stock.low.length) {
+      parts.push(el("h3", {}, "Restock"), el("ul", { class: "stock-list" }, stock.low.map((p) => {
+        const where = Object.entries(p.on_shelf).filter(([z]) => z !== "?").map(([z, n]) => `${n} in ${z}`).join(", ");
+        return el("li", { class: "low", "data-sku": p.sku },
+          el("span", { class: "what" }, p.name),
+          el("span", { class: "count num" }, `${p.in_store} / ${p.reorder_below}`),
+          el("span", { class: "where" }, where || "none on the shelves"));
+      })));
+    }
+    if (stock.missing.length) {
+      parts.push(el("h3", {}, "Missing"), el("ul", { class: "stock-list" }, stock.missing.slice(0, 12).map((m) =>
+        el("li", { class: "missing", "data-tag": m.tag },
+          el("span", { class: "what" }, m.name),
+          el("span", { class: "count mono", title: m.tag }, m.tag.slice(-6)),
+          el("span", { class: "where" }, m.last_zone ? `last in ${m.last_zone} ${m.last_seen ? clockTime(m.last_seen) : ""}` : "never seen")))));
+      if (stock.missing.length > 12) parts.push(el("p", { class: "muted" }, `and ${stock.missing.length - 12} more`));
+    }
+    if (!parts.length) parts.push(el("p", { class: "empty" }, "Shelves are stocked; nothing is missing."));
+    $("stock").replaceChildren(...parts);
+    const misplaced = stock.open_alerts.misplaced || 0;
+    $("stock-summary").textContent = [`${stock.low.length} to restock`, `${stock.missing.length} missing`,
+      misplaced ? `${misplaced} misplaced` : null].filter(Boolean).join(" · ");
   }
 
   // -- gateways -------------------------------------------------------------------------------------
@@ -401,6 +595,7 @@
     on("transaction", (tx) => addTransaction(tx, true));
     on("alert", (alert) => addAlert(alert, true));
     on("status", (g) => { applyGateways([g]); renderGateways(); });
+    on("inventory", () => scheduleStock());
   }
 
   async function loadDetails(list) {
@@ -431,6 +626,8 @@
       for (const alert of alerts.reverse()) addAlert(alert, false);
       renderAll();
       loadDetails(state.transactions);
+      loadStock();
+      setInterval(loadStock, 30000);
     } catch (err) {
       console.error(err);
       $("link").textContent = "API unavailable";

@@ -61,6 +61,7 @@ __all__ = [
     "list_products",
     "list_transactions",
     "list_zones",
+    "open_alert_counts",
     "seed_from_store_file",
     "unbind_tag",
     "upsert_member",
@@ -312,6 +313,14 @@ def _alert(r: Any) -> AlertRow:
         rule=r.rule, details=details, source=r.source, latency_ms=r.latency_ms,
         params=_params(details.get("params")), zone_sequence=_zones(details.get("zone_sequence")),
     )
+
+
+def open_alert_counts(conn: Connection, store: str | None = None) -> dict[str, int]:
+    """Alerts not cleared yet, counted by kind."""
+    query = select(t.alerts.c.kind, func.count().label("n")).where(t.alerts.c.cleared_at.is_(None))
+    if store is not None:
+        query = query.where(t.alerts.c.store == store)
+    return {r.kind: r.n for r in conn.execute(query.group_by(t.alerts.c.kind))}
 
 
 def get_alert(conn: Connection, alert_id: int) -> AlertRow | None:
