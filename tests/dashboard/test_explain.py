@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,7 +33,7 @@ def store(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield client, seeded
 
 
-def _alerts(client: TestClient) -> dict[int, dict[str, object]]:
+def _alerts(client: TestClient) -> dict[int, dict[str, Any]]:
     return {a["id"]: a for a in client.get("/api/alerts", auth=OPERATOR).json()}
 
 
