@@ -47,6 +47,8 @@ class _Hold:
 
     actuator: str
     seconds: float
+    switched_on: float
+    """When (monotonic) the caller switched it on."""
 
 
 @dataclass
@@ -119,6 +121,7 @@ class CommandExecutor:
         self._clock = clock
         self._inbox: queue.Queue[bytes | _Hold | None] = queue.Queue()
         self._alarm_until: dict[str, float] = {}
+        self._switched_off: dict[str, float] = {}
         self._timers: list[tuple[float, str]] = []
         self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
 
@@ -137,7 +140,7 @@ class CommandExecutor:
 
     def hold_alarm(self, actuator: str, seconds: float) -> None:
         """The relay ``actuator`` was switched on by the caller; switch it off after ``seconds`` (thread-safe)."""
-        self._inbox.put(_Hold(actuator, seconds))
+        self._inbox.put(_Hold(actuator, seconds, time.monotonic()))
 
     # -- the command thread -----------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class CommandExecutor:
 
     def _alarm_off(self, name: str) -> None:
         self._alarm_until.pop(name, None)
+        self._switched_off[name] = time.monotonic()
         try:
             self._write_coil(self._actuators[name], False)
         except DeviceError as exc:
@@ -175,8 +179,8 @@ class CommandExecutor:
         actuator = self._actuators.get(hold.actuator)
         if actuator is None:
             return
-        if hold.actuator not in self._alarm_until:
-            # it may have been switched off by an expiring alarm since the guard switched it on
+        if self._switched_off.get(hold.actuator, -1.0) >= hold.switched_on:
+            # an expiring alarm switched it off after the caller switched it on: on again
             try:
                 self._write_coil(actuator, True)
             except DeviceError as exc:

@@ -12,6 +12,11 @@ writer has its own thread. Per ``reads`` batch the worker:
 5. only then acknowledges the MQTT message (QoS 1, persistent session: an ingest crash before this
    point means the broker delivers the batch again, and step 2 makes that harmless);
 6. publishes business events and gateway commands, and hands the reads to the time-series writer.
+
+Exit alarms decided on a gateway (``alarms``) are stored as ``theft`` alerts with ``source = "edge"``, once per
+``(gateway, seq)`` like batches. The gateways that own ``decide_at = "edge"`` exits get the allow list: each
+``AllowTags``/``DisallowTags`` decision as ``allow``/``disallow`` commands, and a whole ``allow_replace``
+snapshot whenever such a gateway says it is ``online``.
 """
 
 from __future__ import annotations
@@ -31,16 +36,16 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contract.errors import ContractError
-from contract.payloads import Ack, ReadsBatch, SensorsBatch, Status, decode, encode
+from contract.payloads import Ack, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
 from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
-from ingest.db import records
+from ingest.db import edge, records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.resolve import TagResolver
 from ingest.rules import StoreEngine
-from ingest.rules.model import Decision, RuleSettings, SensorReading
+from ingest.rules.model import Decision, ItemReturned, RuleSettings, SensorReading
 from ingest.rules.sensors import SensorRules
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
@@ -52,7 +57,7 @@ DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 T = TypeVar("T")
 
 
-CONSUMED_KINDS: tuple[GatewayKind, ...] = ("reads", "sensors", "status", "ack")
+CONSUMED_KINDS: tuple[GatewayKind, ...] = ("reads", "sensors", "status", "ack", "alarms")
 
 
 def utc_now() -> datetime:
@@ -114,6 +119,10 @@ class IngestService:
         """From the store file's ``[[sensor_rules]]``, read once at start (a restart applies changes)."""
         self._config_version = -1
         self._zone_types: dict[str, str] = {}
+        self.exit_gateways = frozenset(
+            e.gateway for e in self.store_file.exits if e.gateway is not None and e.decide_at == "edge"
+        )
+        """The gateways that decide exit alarms themselves: they get the allow list."""
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -238,11 +247,18 @@ class IngestService:
                 status = decode(Status, message.payload)
                 self._check_origin(topic, status.store, status.gateway)
                 self._transact(lambda conn: records.record_status(conn, status))
+                if status.state == "online" and status.gateway in self.exit_gateways:
+                    snapshot = self._transact(
+                        lambda conn: Outgoing(commands=edge.allow_snapshot(conn, self.store, status.gateway, now))
+                    )
+                    after = lambda: self._send(snapshot)  # noqa: E731
             elif topic.kind == "ack":
                 ack = decode(Ack, message.payload)
                 self._check_origin(topic, ack.store, ack.gateway)
                 if not self._transact(lambda conn: records.record_ack(conn, ack)):
                     log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
+            elif topic.kind == "alarms":
+                after = self._alarm(topic, decode(GateAlarm, message.payload), now)
             else:
                 raise ContractError(f"ingest does not consume {topic.kind!r} messages")
         except ContractError as exc:
@@ -291,7 +307,7 @@ class IngestService:
         self.stats.reads += len(batch.reads)
 
         def persist(conn: Connection) -> Outgoing:
-            outgoing = apply_decisions(conn, self.store, decisions)
+            outgoing = self._apply(conn, decisions, now)
             records.record_batch(conn, batch.store, batch.gateway, batch.seq, "reads", now)
             return outgoing
 
@@ -322,7 +338,7 @@ class IngestService:
 
         def persist(conn: Connection) -> Outgoing:
             records.record_sensors(conn, batch)
-            outgoing = apply_decisions(conn, self.store, decisions)
+            outgoing = self._apply(conn, decisions, now)
             records.record_batch(conn, batch.store, batch.gateway, batch.seq, "sensors", now)
             return outgoing
 
@@ -341,6 +357,35 @@ class IngestService:
 
         return after
 
+    def _apply(self, conn: Connection, decisions: list[Decision], now: datetime) -> Outgoing:
+        """Store the decisions; add the allow-list commands for the gateways that decide exit alarms."""
+        outgoing = apply_decisions(conn, self.store, decisions)
+        for d in decisions:
+            if isinstance(d, ItemReturned):
+                edge.item_returned(conn, d)
+        outgoing.commands.extend(edge.allow_commands(conn, self.store, self.exit_gateways, decisions, now))
+        return outgoing
+
+    def _alarm(self, topic: GatewayTopic, alarm: GateAlarm, now: datetime) -> Callable[[], None] | None:
+        """A gateway sounded an exit alarm itself: store it as an edge ``theft`` alert, once per (gateway, seq)."""
+        self._check_origin(topic, alarm.store, alarm.gateway)
+        with self.db.connect() as conn:
+            if self._is_repeat(conn, alarm.store, alarm.gateway, alarm.seq):
+                return None
+
+        def persist(conn: Connection) -> Outgoing:
+            event = edge.record_gate_alarm(conn, self.store, alarm)
+            records.record_batch(conn, alarm.store, alarm.gateway, alarm.seq, "alarms", now)
+            return Outgoing(events=[event])
+
+        try:
+            outgoing = self._transact(persist)
+        except IntegrityError:
+            self.stats.duplicates += 1
+            return None
+        self.stats.extra["edge_alarms"] = self.stats.extra.get("edge_alarms", 0) + 1
+        return lambda: self._send(outgoing)
+
     def _tick(self) -> None:
         assert self._engine is not None
         now = self.settings.clock()
@@ -351,7 +396,7 @@ class IngestService:
         decisions: list[Decision] = [*self._engine.tick(now), *self._sensor_rules.tick(now)]
         if decisions:
             self.stats.decisions += len(decisions)
-            self._send(self._transact(lambda conn: apply_decisions(conn, self.store, decisions)))
+            self._send(self._transact(lambda conn: self._apply(conn, decisions, now)))
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one database transaction; retry (never give up while running) on DB errors.

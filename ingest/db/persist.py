@@ -83,15 +83,21 @@ def _alert_row(conn: Connection, store: str, alert: Alert, kind: str | None = No
     evidence = evidence_json(alert.evidence)
     kind = kind or alert.kind
     values: dict[str, Any] = {"store": store, "kind": kind, "severity": alert.severity, "message": alert.message,
-              "zone": alert.zone, "tag": alert.tag, "member": alert.member, "evidence": evidence, "at": alert.at}
+              "zone": alert.zone, "tag": alert.tag, "member": alert.member, "evidence": evidence, "at": alert.at,
+              "rule": alert.rule or None, "details": explanation(alert, alert.details), "source": "ingest"}
     alert_id = conn.execute(insert(t.alerts).values(**values).returning(t.alerts.c.id)).scalar_one()
     if kind.endswith("_cleared"):
         cleared = kind.removesuffix("_cleared")
         conn.execute(update(t.alerts).where(
             t.alerts.c.kind == cleared, t.alerts.c.zone == alert.zone, t.alerts.c.cleared_at.is_(None)
         ).values(cleared_at=alert.at))
-    return _event(store, "alert", alert.at, {**values, "id": alert_id, "at": utc_rfc3339(alert.at),
-                                             "details": dict(alert.details)})
+    return _event(store, "alert", alert.at, {**values, "id": alert_id, "at": utc_rfc3339(alert.at)})
+
+
+def explanation(d: Alert | TheftAlarm | TransactionCommitted, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """How a decision explains itself: ``{"rule", "params", "evidence", "zone_sequence"}`` (plus ``extra``)."""
+    return {**(extra or {}), "rule": d.rule, "params": dict(d.params), "evidence": evidence_json(d.evidence),
+            "zone_sequence": list(d.zone_sequence)}
 
 
 def _stock_event(conn: Connection, store: str, sku: str, zone: str | None, at: datetime) -> BusinessEvent | None:
@@ -121,7 +127,7 @@ def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, o
         return
     conn.execute(insert(t.transactions).values(
         id=d.transaction_id, store=store, member=d.member, lane=d.lane, total=str(total), points=points,
-        trigger=d.trigger, at=d.at))
+        trigger=d.trigger, at=d.at, explanation=explanation(d)))
     conn.execute(insert(t.transaction_lines), [
         {"transaction_id": d.transaction_id, "tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price)}
         for x in lines])
@@ -256,7 +262,8 @@ def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision])
             _commit_transaction(conn, store, d, out)
         elif isinstance(d, TheftAlarm):
             alert = Alert(kind="theft", severity="critical", at=d.at, zone=d.zone, tag=d.tag, evidence=d.evidence,
-                          message=f"unpaid item {d.tag} ({d.sku or 'unknown product'}) passed {d.zone}")
+                          message=f"unpaid item {d.tag} ({d.sku or 'unknown product'}) passed {d.zone}",
+                          rule=d.rule, params=d.params, zone_sequence=d.zone_sequence)
             out.events.append(_alert_row(conn, store, alert))
             if d.alarm is not None:
                 out.commands.append(new_command(conn, store, d.gateway, "alarm", d.alarm, d.at,
