@@ -133,7 +133,8 @@ def upsert_product(conn: Connection, product: Product, store: str) -> None:
         raise DatabaseError(f"product {product.sku!r}: reorder_below must be at least 0")
     _ensure_store(conn, store)
     values = {"store": store, "name": product.name, "price": _price(product.price), "gtin": product.gtin,
-              "category": product.category, "reorder_below": product.reorder_below}
+              "category": product.category, "reorder_below": product.reorder_below,
+              "home_zones": list(product.home_zones) or None}
     if _upsert(conn, t.products, {"sku": _check_name(product.sku, "SKU")}, values):
         _bump(conn)
 

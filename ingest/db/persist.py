@@ -28,10 +28,16 @@ from ingest.rules.model import (
     BasketHeld,
     Decision,
     Evidence,
+    InventoryCycleReport,
+    ItemFound,
+    ItemMisplaced,
+    ItemMissing,
     ItemMoved,
     SensorAlarmCleared,
     SensorAlarmRaised,
     SensorReading,
+    StockLow,
+    StockRestored,
     TheftAlarm,
     TransactionCommitted,
     VisitClosed,
@@ -254,6 +260,113 @@ def _sensor_cleared(conn: Connection, store: str, d: SensorAlarmCleared, out: Ou
                                         reason=f"sensor {d.rule} cleared"))
 
 
+# -- shelves and stock (ingest.rules.inventory) ----------------------------------------------------
+
+
+def _inventory_cycle(conn: Connection, store: str, d: InventoryCycleReport, out: Outgoing) -> None:
+    """One ``inventory_cycles`` row per (zone, cycle) and an ``inventory`` event; a repeat stores nothing."""
+    key = (t.inventory_cycles.c.store == store, t.inventory_cycles.c.zone == d.zone,
+           t.inventory_cycles.c.cycle == d.cycle)
+    if conn.execute(select(t.inventory_cycles.c.cycle).where(*key)).first() is not None:
+        return
+    conn.execute(insert(t.inventory_cycles).values(
+        store=store, zone=d.zone, cycle=d.cycle, at=d.at, current_count=len(d.current),
+        additions=list(d.additions), deletions=list(d.deletions)))
+    out.events.append(_event(store, "inventory", d.at, {
+        "zone": d.zone, "cycle": d.cycle, "at": utc_rfc3339(d.at), "current": list(d.current),
+        "additions": list(d.additions), "deletions": list(d.deletions)}))
+
+
+def _product_name(conn: Connection, sku: str) -> str:
+    return conn.execute(select(t.products.c.name).where(t.products.c.sku == sku)).scalar() or sku
+
+
+def _open_alert(conn: Connection, store: str, kind: str, severity: str, message: str, at: datetime, *,
+                zone: str | None, tag: str | None, rule: str, details: dict[str, Any],
+                evidence: list[dict[str, Any]]) -> BusinessEvent:
+    values: dict[str, Any] = {"store": store, "kind": kind, "severity": severity, "message": message, "zone": zone,
+                              "tag": tag, "member": None, "evidence": evidence, "at": at, "rule": rule,
+                              "details": details, "source": "ingest"}
+    alert_id = conn.execute(insert(t.alerts).values(**values).returning(t.alerts.c.id)).scalar_one()
+    return _event(store, "alert", at, {**values, "id": alert_id, "at": utc_rfc3339(at), "cleared_at": None})
+
+
+def _clear_alerts(conn: Connection, store: str, rows: list[Any], at: datetime, out: Outgoing) -> None:
+    """Set ``cleared_at`` on these open alert rows and publish each again, cleared."""
+    if not rows:
+        return
+    conn.execute(update(t.alerts).where(t.alerts.c.id.in_([r.id for r in rows])).values(cleared_at=at))
+    for row in rows:
+        out.events.append(_event(store, "alert", at, {
+            "id": row.id, "store": store, "kind": row.kind, "severity": row.severity, "message": row.message,
+            "zone": row.zone, "tag": row.tag, "member": None, "evidence": row.evidence, "at": utc_rfc3339(row.at),
+            "cleared_at": utc_rfc3339(at), "rule": row.rule, "details": row.details, "source": row.source}))
+
+
+def _open_alerts(conn: Connection, store: str, kind: str, *where: Any) -> list[Any]:
+    return list(conn.execute(select(t.alerts).where(
+        t.alerts.c.store == store, t.alerts.c.kind == kind, t.alerts.c.cleared_at.is_(None), *where,
+    ).order_by(t.alerts.c.id)).all())
+
+
+def _item_missing(conn: Connection, store: str, d: ItemMissing, out: Outgoing) -> None:
+    """The item's status becomes ``missing`` and a ``missing`` alert opens, once (a sold item is left alone)."""
+    done = conn.execute(update(t.items).where(t.items.c.tag == d.tag, t.items.c.status == "in_store")
+                        .values(status="missing"))
+    if not done.rowcount:
+        return  # already missing (a restart decides it again), sold, or not an item of this store
+    name = _product_name(conn, d.sku)
+    where = f"last seen in {d.last_zone}" if d.last_zone else "never seen in a zone"
+    when = f" at {utc_rfc3339(d.last_seen)}" if d.last_seen is not None else ""
+    details = {"sku": d.sku, "name": name, "last_zone": d.last_zone,
+               "last_seen": utc_rfc3339(d.last_seen) if d.last_seen is not None else None}
+    evidence = [{"tag": d.tag, "zone": d.last_zone, "at": details["last_seen"], "event": "last_seen"}]
+    out.events.append(_open_alert(
+        conn, store, "missing", "warning", f"{name} ({d.tag}) was read in no zone for several inventory cycles; "
+        f"{where}{when}", d.at, zone=d.last_zone, tag=d.tag, rule="inventory-missing", details=details,
+        evidence=evidence))
+    stock = _stock_event(conn, store, d.sku, d.last_zone, d.at)
+    if stock is not None:
+        out.events.append(stock)
+
+
+def _item_found(conn: Connection, store: str, d: ItemFound, out: Outgoing) -> None:
+    """A missing item was read again: back ``in_store`` where it was read; its ``missing`` alert clears."""
+    conn.execute(update(t.items).where(t.items.c.tag == d.tag, t.items.c.status == "missing")
+                 .values(status="in_store", last_zone=d.zone, last_seen=d.at))
+    _clear_alerts(conn, store, _open_alerts(conn, store, "missing", t.alerts.c.tag == d.tag), d.at, out)
+
+
+def _item_misplaced(conn: Connection, store: str, d: ItemMisplaced, out: Outgoing) -> None:
+    name = _product_name(conn, d.sku)
+    homes = ", ".join(d.home_zones)
+    details = {"sku": d.sku, "name": name, "home_zones": list(d.home_zones)}
+    out.events.append(_open_alert(
+        conn, store, "misplaced", "info", f"{name} ({d.tag}) lies in {d.zone}; it belongs in {homes}", d.at,
+        zone=d.zone, tag=d.tag, rule="inventory-misplaced", details=details,
+        evidence=[{"tag": d.tag, "zone": d.zone, "at": utc_rfc3339(d.at), "event": "whole_cycle"}]))
+
+
+def _low_stock_rows(conn: Connection, store: str, sku: str, zone: str) -> list[Any]:
+    return [r for r in _open_alerts(conn, store, "low_stock", t.alerts.c.zone == zone)
+            if (r.details or {}).get("sku") == sku]
+
+
+def _stock_low(conn: Connection, store: str, d: StockLow, out: Outgoing) -> None:
+    """The replenishment alert: ``low_stock`` with the product and the zone, once while it is open."""
+    if _low_stock_rows(conn, store, d.sku, d.zone):
+        return
+    details = {"sku": d.sku, "name": d.name, "count": d.count, "reorder_below": d.threshold}
+    out.events.append(_open_alert(
+        conn, store, "low_stock", "warning", f"restock {d.name} in {d.zone}: {d.count} left (reorder below "
+        f"{d.threshold})", d.at, zone=d.zone, tag=None, rule="inventory-low-stock", details=details,
+        evidence=[{"zone": d.zone, "sku": d.sku, "count": d.count, "at": utc_rfc3339(d.at)}]))
+
+
+def _stock_restored(conn: Connection, store: str, d: StockRestored, out: Outgoing) -> None:
+    _clear_alerts(conn, store, _low_stock_rows(conn, store, d.sku, d.zone), d.at, out)
+
+
 def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision]) -> Outgoing:
     """Store each decision; return the events and commands to send after the commit."""
     out = Outgoing()
@@ -294,4 +407,16 @@ def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision])
                          .values(closed_at=d.at, close_reason=d.reason))
             out.events.append(_event(store, "visit", d.at, {"member": d.member, "state": "closed",
                                                             "reason": d.reason}))
+        elif isinstance(d, InventoryCycleReport):
+            _inventory_cycle(conn, store, d, out)
+        elif isinstance(d, ItemMissing):
+            _item_missing(conn, store, d, out)
+        elif isinstance(d, ItemFound):
+            _item_found(conn, store, d, out)
+        elif isinstance(d, ItemMisplaced):
+            _item_misplaced(conn, store, d, out)
+        elif isinstance(d, StockLow):
+            _stock_low(conn, store, d, out)
+        elif isinstance(d, StockRestored):
+            _stock_restored(conn, store, d, out)
     return out

@@ -3,7 +3,7 @@ and the state ingest loads at start (layout, catalog, bindings, sold items, last
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -95,6 +95,10 @@ class StoreState:
     sold: frozenset[str]
     locations: dict[str, str]
     config_version: int
+    stock: dict[str, str] = field(default_factory=dict)
+    """Tag -> SKU of every item not sold (in the store, or missing)."""
+    missing: frozenset[str] = frozenset()
+    """Items whose status is ``missing``."""
 
 
 def load_state(conn: Connection, store: str) -> StoreState:
@@ -103,7 +107,8 @@ def load_state(conn: Connection, store: str) -> StoreState:
         for r in conn.execute(select(t.zones).where(t.zones.c.store == store))
     }
     products = {
-        r.sku: Product(r.sku, r.name, Decimal(r.price), r.gtin, r.category, r.reorder_below)
+        r.sku: Product(r.sku, r.name, Decimal(r.price), r.gtin, r.category, r.reorder_below,
+                       tuple(r.home_zones or ()))
         for r in conn.execute(select(t.products).where(t.products.c.store == store))
     }
     bindings = tuple(
@@ -116,4 +121,8 @@ def load_state(conn: Connection, store: str) -> StoreState:
         for r in conn.execute(select(t.items.c.tag, t.items.c.last_zone).where(
             t.items.c.status != "sold", t.items.c.last_zone.is_not(None)))
     }
-    return StoreState(zones, products, bindings, sold, locations, config_version(conn))
+    unsold = conn.execute(select(t.items.c.tag, t.items.c.sku, t.items.c.status).where(
+        t.items.c.status != "sold")).all()
+    stock = {r.tag: r.sku for r in unsold}
+    missing = frozenset(r.tag for r in unsold if r.status == "missing")
+    return StoreState(zones, products, bindings, sold, locations, config_version(conn), stock, missing)

@@ -31,7 +31,7 @@ in-store item plus the tags of the open and previous cycles.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -116,6 +116,7 @@ class InventoryCycles:
     """The inventory rules of a store. ``settings`` None: switched off (every call returns nothing).
 
     ``stock``: tag -> SKU of the in-store items at the start (they are missing if never read);
+    ``missing``: those of them already missing (not missing again; read, they are found);
     ``locations``: tag -> their last known zone; ``taken(tag)``: the item is sold or in a basket (not stock on a
     shelf, and never missing).
     """
@@ -127,6 +128,7 @@ class InventoryCycles:
         settings: InventorySettings | None,
         *,
         stock: Mapping[str, str] | None = None,
+        missing: Iterable[str] = (),
         locations: Mapping[str, str] | None = None,
         taken: Callable[[str], bool] = _never,
     ) -> None:
@@ -145,6 +147,7 @@ class InventoryCycles:
         """Cycle number -> in-store, not missing items last read in that cycle."""
         self._start_stock = dict(stock or {}) if settings is not None else {}
         self._locations = dict(locations or {}) if settings is not None else {}
+        self._start_missing = frozenset(missing) if settings is not None else frozenset()
         self._now: datetime | None = None
         self._first = 0
         """The partial cycle the rules started in."""
@@ -264,10 +267,13 @@ class InventoryCycles:
         self._closed = self._first - 1
         for tag, sku in self._start_stock.items():
             if sku in self._products and not self._taken(tag):
-                self._items[tag] = _Item(sku, self._locations.get(tag), None, self._first)
-                self._buckets.setdefault(self._first, set()).add(tag)
+                gone = tag in self._start_missing
+                self._items[tag] = _Item(sku, self._locations.get(tag), None, self._first, missing=gone)
+                if not gone:
+                    self._buckets.setdefault(self._first, set()).add(tag)
         self._start_stock.clear()
         self._locations.clear()
+        self._start_missing = frozenset()
 
     def _close(self, cycle: int, out: list[Decision]) -> None:
         assert self.settings is not None

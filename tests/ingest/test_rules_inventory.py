@@ -236,6 +236,14 @@ def test_a_missing_item_read_again_is_found_and_can_go_missing_again() -> None:
     assert of(ItemFound, out) == [ItemFound(MILK[0], "MILK-1L", "backroom", t(70))]
 
 
+def test_an_item_missing_before_a_restart_is_not_missing_twice_and_is_found_when_read() -> None:
+    inv = InventoryCycles(ZONES, PRODUCTS, InventorySettings(cycle_s=CYCLE, missing_after_cycles=1),
+                          stock={MILK[0]: "MILK-1L"}, missing=[MILK[0]], locations={MILK[0]: "shelf-dairy"})
+    out = run(inv, [-1.0, 200.0, read(MILK[0], "shelf-dairy", 210)])
+    assert of(ItemMissing, out) == []
+    assert of(ItemFound, out) == [ItemFound(MILK[0], "MILK-1L", "shelf-dairy", t(210))]
+
+
 def test_sold_items_are_never_missing() -> None:
     inv = inventory(taken=[MILK[0]], stock={MILK[0]: "MILK-1L", MILK[1]: "MILK-1L"}, missing_after=1)
     out = run(inv, [read(MILK[0], "shelf-dairy", 5), 200.0])
