@@ -29,6 +29,7 @@ from ingest.rules.model import (
     TransactionCommitted,
     Zone,
 )
+from ingest.storefile import StoreFileError, parse_store_file
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 CYCLE = 30.0
@@ -336,3 +337,17 @@ def test_a_product_without_home_zones_is_checked_where_it_was_stocked() -> None:
 def test_products_without_a_reorder_level_are_never_low() -> None:
     out = run(inventory(), [*every(COFFEE[:1], "shelf-bakery", 0, 30), 100.0])
     assert [d.sku for d in of(StockLow, out)] == ["MILK-1L"]
+
+
+# -- the store file's [inventory] -----------------------------------------------------------------
+
+
+def test_the_store_file_inventory_section_is_optional_and_checked() -> None:
+    base = {"store": {"id": "s1", "name": "Shop"}}
+    assert parse_store_file(base).inventory_settings() is None
+    settings = parse_store_file({**base, "inventory": {"cycle_s": 10, "missing_after_cycles": 3}}).inventory_settings()
+    assert settings == InventorySettings(cycle_s=10.0, missing_after_cycles=3)
+    with pytest.raises(StoreFileError) as bad:
+        parse_store_file({**base, "inventory": {"cycle_s": 0, "missing_after": 3}})
+    assert any(p.startswith("inventory.cycle_s:") for p in bad.value.problems)
+    assert "inventory.missing_after: unknown key (not part of the store file format)" in bad.value.problems
