@@ -30,6 +30,7 @@ from silentcommerce.processes import ManagedProcess, ProcessError, python_comman
 
 if TYPE_CHECKING:
     from simulators.main import RunningStore
+    from simulators.noise import NoiseProfile
 
 INGEST_CLIENT_ID = "ingest"
 INGEST_SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -50,6 +51,10 @@ class LocalStoreConfig:
     seed: int = 0
     fresh: bool = True
     """Start from an empty database, broker state and outbox."""
+    noise: NoiseProfile | None = None
+    """A noise profile for the simulated readers (None: the plain devices)."""
+    smoothing: dict[str, float] | None = None
+    """The gateway's ``[smoothing]`` keys (None: the defaults of the written config)."""
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()  # written into configs that other processes read
@@ -110,7 +115,7 @@ class LocalStore:
         self.store_id = plan.store_id
         try:
             progress("simulated readers, sensors and displays")
-            self.sim = start_store(plan, seed=cfg.seed)
+            self.sim = start_store(plan, seed=cfg.seed, noise=cfg.noise)
 
             progress("broker credentials and ACL")
             self.credentials = generate_credentials(self.broker_dir, [(self.store_id, cfg.gateway)])
@@ -139,6 +144,7 @@ class LocalStore:
                       "username": gateway_user(self.store_id, cfg.gateway), "password_file": str(secret)},
                 store=self.store_id,
                 gateway=cfg.gateway,
+                smoothing=cfg.smoothing,
             )
             self._spawn("gateway", ["gateway", "--config", str(gw_config)])
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from readers.epc import Sgtin, decode_epc, encode_sgtin96
 from simulators.errors import ScenarioError
+from simulators.noise import WalkThrough
 from simulators.scenario import (
     CardIn,
     CardOut,
@@ -46,9 +47,44 @@ def _maps(store: StorePlan) -> dict[str, Any]:
         "lane_readers": {f"{zone.name}-card": zone.name for zone in store.zones_of("lane")},
         "entrance_readers": frozenset(f"{zone.name}-card" for zone in store.zones_of("entrance")),
         "exit_zones": frozenset(zone.name for zone in store.zones_of("exit")),
+        "gates": tuple((gate.inner, gate.outer) for gate in store.exits),
         "members": {p.card_uid: p.id for p in store.members if p.card_uid is not None},
         "skus": {item.epc: item.sku for item in store.items},
     }
+
+
+def exit_route(store: StorePlan) -> tuple[str, str | None]:
+    """Where shoppers leave: the first gate's (inner, outer) zones, else the first exit zone (and None)."""
+    if store.exits:
+        return store.exits[0].inner, store.exits[0].outer
+    return _require(store, "exit")[0], None
+
+
+def walk_through(
+    script: ScriptBuilder,
+    epcs: tuple[str, ...],
+    start: float,
+    route: tuple[str, str | None],
+    rng: random.Random,
+    walk: WalkThrough | None = None,
+    *,
+    entering: bool = False,
+) -> float:
+    """Carry ``epcs`` through the exit from ``start``: through the gate's inner then outer zone with the
+    walk-through RSSI profile (outer then inner when ``entering``), or a 1.5 s pass of a gate-less exit zone.
+    Returns the time the items are out of every field."""
+    first, second = route
+    if second is None:
+        script.at(start, TagsTo(epcs, first, round(rng.uniform(*EXIT_RSSI))))
+        script.at(start + 1.5, TagsTo(epcs, None))
+        return start + 1.5
+    if entering:
+        first, second = second, first
+    end = start
+    for at, zone, rssi in (walk or WalkThrough()).curve(rng, first, second, start):
+        script.at(at, TagsTo(epcs, zone or None, rssi))
+        end = at
+    return end
 
 
 def _require(store: StorePlan, zone_type: str) -> list[str]:
@@ -80,7 +116,8 @@ class _DemoRounds:
     def build(self) -> Scenario:
         store, rng, script = self.store, random.Random(f"demo:{self.seed}:{self.round}"), ScriptBuilder()
         entrance = _require(store, "entrance")[0]
-        lanes, exit_zone = _require(store, "lane"), _require(store, "exit")[0]
+        lanes, route = _require(store, "lane"), exit_route(store)
+        exit_zone = route[0]
         members = [m for m in store.members if m.card_uid is not None]
         if not members:
             raise ScenarioError(f"{store.source}: the demo needs members with 'UID:' cards")
@@ -109,18 +146,14 @@ class _DemoRounds:
             script.at(t0 + 13.0, TagsTo(picked, None))
             leave = t0 + 13.0 + store.settle_time_s + 1.0
             script.at(leave, Note(f"{member.name} leaves through {exit_zone}"))
-            script.at(leave, TagsTo(picked, exit_zone, round(rng.uniform(*EXIT_RSSI))))
-            script.at(leave + 1.5, TagsTo(picked, None))
-            end = max(end, leave + 1.5)
+            end = max(end, walk_through(script, picked, leave, route, rng))
         if self.thief:
             stolen = self._pick(rng, 1)
             t = 2.0 + SHOPPER_GAP_S * self.shoppers + 2.0
             if stolen:
                 script.at(t, Note(f"a shoplifter takes {self.skus[stolen[0]]}"))
                 script.at(t, TagsTo(stolen, None))
-                script.at(t + 5.0, TagsTo(stolen, exit_zone, round(rng.uniform(*EXIT_RSSI))))
-                script.at(t + 6.5, TagsTo(stolen, None))
-                end = max(end, t + 6.5)
+                end = max(end, walk_through(script, stolen, t + 5.0, route, rng))
         if self.cooler and store.zones_of("cooler"):
             end = max(end, self._cooler(script))
         script.at(end + 1.0, Note("round over"))
@@ -207,14 +240,11 @@ def demo_scenario(
 
 
 def small_scenario(store: StorePlan | None = None) -> Scenario:
-    """A fixed, 14-second script for tests: the first member buys the first two shelf items (of two
+    """A fixed, 15-second script for tests: the first member buys the first two shelf items (of two
     products) at the first lane; a shoplifter takes a third item out through the exit."""
     store = store if store is not None else load_store_plan(demo_store_path())
-    entrance, lane, exit_zone = (
-        _require(store, "entrance")[0],
-        _require(store, "lane")[0],
-        _require(store, "exit")[0],
-    )
+    entrance, lane, route = _require(store, "entrance")[0], _require(store, "lane")[0], exit_route(store)
+    rng = random.Random("small")
     member = next((m for m in store.members if m.card_uid is not None), None)
     if member is None:
         raise ScenarioError(f"{store.source}: the scenario needs a member with a 'UID:' card")
@@ -243,8 +273,6 @@ def small_scenario(store: StorePlan | None = None) -> Scenario:
     script.at(3.0, TagsTo((bought[1],), lane, -48.0))
     script.at(6.0, CardOut(f"{lane}-card"))
     script.at(6.0, TagsTo(bought, None))
-    script.at(6.0 + settle + 0.5, TagsTo(bought, exit_zone, -52.0))
-    script.at(6.0 + settle + 1.5, TagsTo(bought, None))
-    script.at(13.0, TagsTo(stolen, exit_zone, -50.0))
-    script.at(14.0, TagsTo(stolen, None))
+    walk_through(script, bought, 6.0 + settle + 0.5, route, rng)
+    walk_through(script, stolen, 13.0, route, rng)
     return Scenario(name="small", steps=script.steps(), **_maps(store))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, Final, get_args
 
 from readers.display import DisplayDecoder, DisplayScreen
@@ -31,6 +31,7 @@ from readers.uhf import (
     encode_tag_notice,
 )
 from simulators.errors import SimulatorError
+from simulators.noise import DeviceNoise
 
 NOW: Final = float("-inf")
 """A deadline that is already due: the hub ticks the device at once."""
@@ -71,6 +72,10 @@ class UhfReaderDevice(SerialDevice):
     The world sets the tags in its field with :meth:`set_field`. During a multi-poll, each inventory round
     (every 50–100 ms) sends one notice per tag, with RSSI jittered by ±``jitter_db`` and, if ``miss_rate``
     is above zero, a tag occasionally not heard; all of it from one seeded random generator.
+
+    With ``noise`` (:class:`simulators.noise.DeviceNoise`, from a noise profile) a tag is heard with its own
+    probability (liquid and metal items less often), tags standing in a neighbouring zone (``stray`` of
+    :meth:`set_field`) are heard now and then at weak RSSI, and a notice is sometimes sent twice.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class UhfReaderDevice(SerialDevice):
         jitter_db: int = 2,
         miss_rate: float = 0.0,
         hardware: str = "M100 26dBm V1.0",
+        noise: DeviceNoise | None = None,
     ) -> None:
         super().__init__(name, "uhf-m100", 115200)
         if not 0 < round_interval[0] <= round_interval[1]:
@@ -92,6 +98,10 @@ class UhfReaderDevice(SerialDevice):
         self._round_interval = round_interval
         self._jitter_db = jitter_db
         self._miss_rate = miss_rate
+        self._noise = noise
+        if noise is not None:
+            self._jitter_db = noise.jitter_db
+        self._stray: dict[str, int] = {}
         self._hardware = hardware.encode("ascii")
         self._decoder = UhfDecoder()
         self._field: dict[str, int] = {}
@@ -101,8 +111,9 @@ class UhfReaderDevice(SerialDevice):
 
     # -- what the world does --------------------------------------------------------------------------
 
-    def set_field(self, field: Mapping[str, float]) -> None:
-        """The tags now in the antenna's field: EPC hex → mean RSSI in dBm."""
+    def set_field(self, field: Mapping[str, float], stray: Iterable[str] | None = None) -> None:
+        """The tags now in the antenna's field: EPC hex → mean RSSI in dBm; ``stray``: tags in neighbouring
+        zones this antenna may overhear (only with a noise profile; None keeps the current ones)."""
         cleaned: dict[str, int] = {}
         for epc, rssi in field.items():
             if not -128 <= rssi <= 0:
@@ -110,6 +121,8 @@ class UhfReaderDevice(SerialDevice):
             cleaned[epc.upper()] = round(rssi)
         with self.lock:
             self._field = cleaned
+            if stray is not None:
+                self._stray = {epc.upper(): 0 for epc in stray}
         self.wake()
 
     @property
@@ -172,12 +185,24 @@ class UhfReaderDevice(SerialDevice):
 
     def _inventory_round(self) -> bytes:
         out = bytearray()
+        noise, rng = self._noise, self._random
         for epc in sorted(self._field):
-            if self._miss_rate and self._random.random() < self._miss_rate:
+            if self._miss_rate and rng.random() < self._miss_rate:
                 continue
-            jitter = self._random.randint(-self._jitter_db, self._jitter_db) if self._jitter_db else 0
+            if noise is not None and rng.random() >= noise.read_probability(epc):
+                continue
+            jitter = rng.randint(-self._jitter_db, self._jitter_db) if self._jitter_db else 0
             rssi = max(-128, min(0, self._field[epc] + jitter))
-            out += encode_tag_notice(epc, rssi)
+            notice = encode_tag_notice(epc, rssi)
+            out += notice
+            if noise is not None and noise.duplicate_probability and rng.random() < noise.duplicate_probability:
+                out += notice  # the module repeats the frame on the serial line
+        if noise is not None and noise.stray_probability:
+            for epc in sorted(self._stray):
+                if epc in self._field or rng.random() >= noise.stray_probability:
+                    continue
+                low, high = noise.stray_rssi
+                out += encode_tag_notice(epc, max(-128, min(0, round(rng.uniform(low, high)))))
         return bytes(out)
 
     def _interval(self) -> float:

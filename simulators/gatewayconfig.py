@@ -46,14 +46,24 @@ def _table(header: str, entries: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def gateway_config_text(running: RunningStore, *, mqtt: Mapping[str, Any], store: str, gateway: str) -> str:
+DEFAULT_SMOOTHING: Mapping[str, float] = {"report_interval_s": 1.0, "leave_after_s": 1.5}
+
+
+def gateway_config_text(
+    running: RunningStore,
+    *,
+    mqtt: Mapping[str, Any],
+    store: str,
+    gateway: str,
+    smoothing: Mapping[str, float] | None = None,
+) -> str:
     unknown = set(mqtt) - MQTT_KEYS
     if unknown:
         raise SimulatorError(f"unknown [mqtt] keys {sorted(unknown)}; expected some of {sorted(MQTT_KEYS)}")
     lines = [f"# Gateway {gateway} of store {store} on the simulated devices of {running.plan.source}", ""]
     lines += _table("[gateway]", {"store": store, "id": gateway, "outbox": f"{gateway}-outbox.db"})
     lines += _table("[mqtt]", dict(mqtt))
-    lines += _table("[smoothing]", {"report_interval_s": 1.0, "leave_after_s": 1.5})
+    lines += _table("[smoothing]", dict(smoothing or DEFAULT_SMOOTHING))
     lines += _table("[batching]", {"max_reads": 500, "max_delay_s": 0.05})
     for endpoint in running.endpoints.values():
         if endpoint.kind in ("uhf", "card"):
@@ -96,11 +106,12 @@ def gateway_config_text(running: RunningStore, *, mqtt: Mapping[str, Any], store
                     "interval_s": 1.0,
                 },
             )
-        for exit_zone in running.plan.zones_of("exit")[:1]:
+        alarm = running.plan.exit_alarm()
+        if alarm is not None:
             lines += _table(
                 "[[actuators]]",
                 {
-                    "name": exit_zone.alarm or f"{exit_zone.name}-alarm",
+                    "name": alarm,
                     "kind": "relay",
                     "bus": "io",
                     "unit": DEFAULT_UNIT,
@@ -116,6 +127,25 @@ def gateway_config_text(running: RunningStore, *, mqtt: Mapping[str, Any], store
                     "bus": "io",
                     "unit": DEFAULT_UNIT,
                     "address": LOCK_COIL,
+                },
+            )
+    if io is not None:
+        for gate in running.plan.exits:
+            if gate.decide_at != "edge" or (gate.gateway or gateway) != gateway:
+                continue
+            lines += _table(
+                "[[exits]]",
+                {
+                    "name": gate.name,
+                    "inner": gate.inner,
+                    "outer": gate.outer,
+                    "alarm": gate.alarm or running.plan.exit_alarm(),
+                    "alarm_duration_s": 3.0,
+                    "window_s": gate.window_s,
+                    "min_reads": gate.min_reads,
+                    "min_rssi": gate.min_rssi,
+                    "chatter_window_s": gate.chatter_window_s,
+                    "chatter_limit": gate.chatter_limit,
                 },
             )
     for endpoint in running.endpoints.values():
@@ -134,14 +164,18 @@ def write_gateway_config(
     mqtt: Mapping[str, Any],
     store: str | None = None,
     gateway: str = "gw1",
+    smoothing: Mapping[str, float] | None = None,
 ) -> Path:
     """Write a gateway config for every device of ``running`` to ``path`` and return the path.
 
     ``mqtt`` holds the ``[mqtt]`` keys (host, port, username, password or password_file, ...); ``store``
-    defaults to the store file's id.
+    defaults to the store file's id; ``smoothing`` the ``[smoothing]`` keys (default 1.0 s reports, 1.5 s
+    to leave). Each exit gate the store file decides at the edge becomes an ``[[exits]]`` entry.
     """
     path = Path(path)
-    text = gateway_config_text(running, mqtt=mqtt, store=store or running.plan.store_id, gateway=gateway)
+    text = gateway_config_text(
+        running, mqtt=mqtt, store=store or running.plan.store_id, gateway=gateway, smoothing=smoothing
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -23,6 +23,7 @@ from simulators.errors import SimulatorError
 from simulators.gatewayconfig import write_gateway_config
 from simulators.hub import DeviceHub
 from simulators.modbus_device import ModbusIoDevice
+from simulators.noise import NoiseProfile, static_stock, store_categories
 from simulators.scenario import Note, Scenario, TimedStep
 from simulators.storeplan import StorePlan, demo_store_path, load_store_plan
 from simulators.world import World, run_scenario
@@ -59,6 +60,9 @@ class RunningStore:
     endpoints: dict[str, DeviceEndpoint]
     devices: dict[str, SerialDevice]
     io: ModbusIoDevice | None = None
+    static_tags: dict[str, str] = field(default_factory=dict)
+    """EPC hex → zone of the noise profile's static tags by the gate."""
+    noise: NoiseProfile | None = None
     _stopped: bool = field(default=False, repr=False)
 
     def paths(self) -> dict[str, str]:
@@ -100,10 +104,20 @@ class RunningStore:
 
 
 def start_store(
-    store_file: Path | str | StorePlan, *, socket_ports: bool = False, seed: int = 0, miss_rate: float = 0.0
+    store_file: Path | str | StorePlan,
+    *,
+    socket_ports: bool = False,
+    seed: int = 0,
+    miss_rate: float = 0.0,
+    noise: NoiseProfile | None = None,
+    stock: bool = True,
 ) -> RunningStore:
-    """Start every device of the store and put its stock on the shelves."""
+    """Start every device of the store and put its stock on the shelves (``stock``: the store file's items).
+
+    With a ``noise`` profile the UHF readers miss, overhear neighbouring zones and repeat frames as it says,
+    and its static tags stand by the gate (:attr:`RunningStore.static_tags`)."""
     plan = store_file if isinstance(store_file, StorePlan) else load_store_plan(store_file)
+    device_noise = noise.device_noise(store_categories(plan)) if noise is not None else None
     hub = DeviceHub()
     devices: dict[str, SerialDevice] = {}
     endpoints: dict[str, DeviceEndpoint] = {}
@@ -118,7 +132,7 @@ def start_store(
             else:
                 device: SerialDevice
                 if spec.kind == "uhf":
-                    device = UhfReaderDevice(spec.name, seed=seed, miss_rate=miss_rate)
+                    device = UhfReaderDevice(spec.name, seed=seed, miss_rate=miss_rate, noise=device_noise)
                 elif spec.kind == "card":
                     device = CardReaderDevice(spec.name, "rdm6300", seed=seed)
                 else:
@@ -130,15 +144,21 @@ def start_store(
                 spec.name, spec.kind, spec.protocol, spec.zone, path, spec.baudrate, spec.antenna, socket_url
             )
         uhf_by_zone = {spec.zone: spec.name for spec in plan.devices() if spec.kind == "uhf" and spec.zone}
-        world = World(devices, uhf_by_zone, io)
-        world.place({z: e for z, e in initial_stock(plan, seed).items() if z in uhf_by_zone})
+        world = World(devices, uhf_by_zone, io, neighbours=plan.neighbours() if noise is not None else None)
+        if stock:
+            world.place({z: e for z, e in initial_stock(plan, seed).items() if z in uhf_by_zone})
+        static = static_stock(plan, noise, seed) if noise is not None else {}
+        world.place({z: e for z, e in static.items() if z in uhf_by_zone})
         hub.start()
     except BaseException:
         if io is not None:
             io.stop()
         hub.stop()
         raise
-    return RunningStore(plan, hub, world, endpoints, devices, io)
+    running = RunningStore(plan, hub, world, endpoints, devices, io)
+    running.static_tags = {epc: zone for zone, epcs in static.items() for epc in epcs}
+    running.noise = noise
+    return running
 
 
 def _device_table(running: RunningStore) -> Table:
@@ -250,3 +270,49 @@ def run_command(
     except SimulatorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command("evaluate")
+def evaluate_command(
+    profile: Annotated[
+        str, typer.Option(help="noise profile: a TOML file, or a name in simulators/profiles (default, clean, harsh)")
+    ] = "default",
+    seed: Annotated[int, typer.Option(help="seed of the script and the noise")] = 0,
+    exits: Annotated[int, typer.Option(help="passages through the exit gate", min=1)] = 1000,
+    store_file: Annotated[
+        Path | None, typer.Option(help="store file with lanes, members and an [[exits]] gate")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="state and logs of the run")] = Path(".run/evaluate"),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the figures as JSON here (default: WORKDIR/report.json)")
+    ] = None,
+    check: Annotated[bool, typer.Option(help="exit non-zero when a target is missed")] = False,
+) -> None:
+    """Run K seeded exits through the real pipeline (devices, gateway, broker, ingest) and measure the
+    decisions: basket precision and recall, alarm recall, false alarms, latency."""
+    from silentcommerce.evaluate import (
+        EVAL_STORE,
+        EvaluateOptions,
+        load_profile,
+        report_table,
+        run_evaluation,
+        write_json,
+    )
+
+    console = Console()
+    try:
+        noise = load_profile(profile)
+        options = EvaluateOptions(workdir=workdir, profile=noise, seed=seed, exits=exits,
+                                  store_file=(store_file or EVAL_STORE).resolve())
+        report, _ = run_evaluation(options, progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    except SimulatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    console.print(report_table(report))
+    written = write_json(report, json_out or workdir / "report.json")
+    console.print(f"figures written to {written}")
+    misses = report.misses()
+    for miss in misses:
+        console.print(f"[red]target missed:[/red] {miss}")
+    if check and misses:
+        raise typer.Exit(1)

@@ -96,8 +96,11 @@ class Scenario:
     """Timed steps (sorted by time, ties in script order) plus what the replay needs to name things.
 
     ``lane_readers`` maps a lane's card reader to the lane zone; ``entrance_readers`` lists entrance card
-    readers; ``exit_zones`` the exit zones; ``members`` maps a card UID to the member id; ``skus`` maps an
-    EPC to its SKU. ``next_round`` (looping demos) builds the following round.
+    readers; ``exit_zones`` the exit zones; ``gates`` the exit gates as (inner, outer) zone pairs (an item
+    leaves through a gate when it moves from its inner to its outer zone; an exit zone of no gate is left by
+    reaching it); ``members`` maps a card UID to the member id; ``skus`` maps an EPC to its SKU;
+    ``allowed`` lists EPCs that may leave (staff wristbands, assets). ``next_round`` (looping demos) builds
+    the following round.
     """
 
     name: str
@@ -105,6 +108,8 @@ class Scenario:
     lane_readers: Mapping[str, str] = field(default_factory=dict)
     entrance_readers: frozenset[str] = frozenset()
     exit_zones: frozenset[str] = frozenset()
+    gates: tuple[tuple[str, str], ...] = ()
+    allowed: frozenset[str] = frozenset()
     members: Mapping[str, str] = field(default_factory=dict)
     skus: Mapping[str, str] = field(default_factory=dict)
     strong_rssi: float = -60.0
@@ -141,7 +146,10 @@ class ScriptBuilder:
 def expected_outcome(scenario: Scenario) -> ExpectedOutcome:
     """Replay the steps: a lane session runs from a member's card entering a lane reader to it leaving;
     the items in that lane with strong RSSI during the session are that member's purchase; an item that
-    reaches an exit zone and was not bought is stolen."""
+    leaves (inner then outer zone of a gate, or reaches an exit zone of no gate) and was not bought is
+    stolen; an item that enters (outer, then inner) is not."""
+    gate_of_outer = {outer: inner for inner, outer in scenario.gates}
+    gate_zones = {zone for gate in scenario.gates for zone in gate}
     zone_of: dict[str, str | None] = {}
     rssi_of: dict[str, float] = {}
     sessions: dict[str, tuple[str, set[str]]] = {}  # lane -> (uid, tags)
@@ -193,7 +201,12 @@ def expected_outcome(scenario: Scenario) -> ExpectedOutcome:
                 for lane, (_, tags) in sessions.items():
                     if previous == lane and step.zone not in (lane, None):
                         tags.discard(epc)  # put back on a shelf while the member is still in the lane
-                if step.zone in scenario.exit_zones and epc not in bought and epc not in stolen:
+                if epc in bought or epc in stolen or epc in scenario.allowed:
+                    continue
+                if step.zone in gate_of_outer and previous == gate_of_outer[step.zone]:
+                    stolen.add(epc)
+                    thefts.append(ExpectedTheft(f"EPC:{epc}", scenario.skus.get(epc), previous))
+                elif step.zone in scenario.exit_zones and step.zone not in gate_zones:
                     stolen.add(epc)
                     thefts.append(ExpectedTheft(f"EPC:{epc}", scenario.skus.get(epc), step.zone))
             if step.zone in sessions:

@@ -14,6 +14,10 @@ Devices by zone type (the demo device map):
 * one Modbus bus ``io`` (unit 1) when the store has a cooler or an exit: the first cooler's temperature
   (holding register 0) and door (discrete input 0), the first exit's alarm relay (coil 0) and the cooler's
   lock (coil 1).
+
+An exit gate (``[[exits]]``) is two exit zones, ``inner`` and ``outer``, each with its own UHF module; the
+gate's ``alarm`` is the relay on coil 0. Zones' ``neighbours`` are the zones whose tags a reader may
+overhear (a noise profile's stray reads).
 """
 
 from __future__ import annotations
@@ -36,6 +40,24 @@ class Zone:
     type: str
     display: str | None = None
     alarm: str | None = None
+    neighbours: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPlan:
+    """An exit gate of the store file: leaving is ``inner`` then ``outer``; its rule settings as given."""
+
+    name: str
+    inner: str
+    outer: str
+    alarm: str | None = None
+    gateway: str | None = None
+    decide_at: str = "edge"
+    window_s: float = 3.0
+    min_reads: int = 2
+    min_rssi: float = -70.0
+    chatter_window_s: float = 300.0
+    chatter_limit: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +115,25 @@ class StorePlan:
     items: tuple[Item, ...]
     settle_time_s: float = 4.0
     source: str = "<memory>"
+    exits: tuple[ExitPlan, ...] = ()
+    min_rssi: float = -75.0
+
+    def neighbours(self) -> dict[str, tuple[str, ...]]:
+        """Zone → the zones its reader may overhear (declared either way round, so both ways)."""
+        out: dict[str, set[str]] = {}
+        for zone in self.zones:
+            for other in zone.neighbours:
+                out.setdefault(zone.name, set()).add(other)
+                out.setdefault(other, set()).add(zone.name)
+        return {zone: tuple(sorted(others)) for zone, others in sorted(out.items())}
+
+    def exit_alarm(self) -> str | None:
+        """The alarm relay's actuator name: the first gate's ``alarm``, else the first exit zone's."""
+        for gate in self.exits:
+            if gate.alarm:
+                return gate.alarm
+        exits = self.zones_of("exit")
+        return (exits[0].alarm or f"{exits[0].name}-alarm") if exits else None
 
     def zone(self, name: str) -> Zone:
         for zone in self.zones:
@@ -130,7 +171,9 @@ def plan_from_store_file(store_file: StoreFile, source: str = "<memory>") -> Sto
     return StorePlan(
         store_id=store_file.store.id,
         name=store_file.store.name,
-        zones=tuple(Zone(z.name, z.type, z.display, z.alarm) for z in store_file.zones),
+        zones=tuple(
+            Zone(z.name, z.type, z.display, z.alarm, tuple(z.neighbours)) for z in store_file.zones
+        ),
         products=tuple(
             Product(p.sku, p.name, str(p.price), p.gtin, p.category or None) for p in store_file.products
         ),
@@ -139,6 +182,12 @@ def plan_from_store_file(store_file: StoreFile, source: str = "<memory>") -> Sto
         items=tuple(Item(i.tag, i.sku, i.zone) for i in store_file.items),
         settle_time_s=store_file.rules.settle_time_s,
         source=source,
+        exits=tuple(
+            ExitPlan(e.name, e.inner, e.outer, e.alarm, e.gateway, e.decide_at, e.window_s, e.min_reads,
+                     e.min_rssi, e.chatter_window_s, e.chatter_limit)
+            for e in store_file.exits
+        ),
+        min_rssi=store_file.rules.min_rssi,
     )
 
 

@@ -1,7 +1,7 @@
 """The world: where every tagged item and card is, applied to the devices; and the scenario runner.
 
 :class:`World` keeps each item's zone and RSSI and gives each zone's UHF module exactly the tags in its
-field; card and sensor steps go straight to their device. :func:`run_scenario` plays a scenario's steps at
+field (and, for zones with ``neighbours``, the tags next door that a noise profile lets it overhear); card and sensor steps go straight to their device. :func:`run_scenario` plays a scenario's steps at
 their (time-scaled) moments; the clock and the wait are injected, so tests run it without sleeping.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from simulators.devices import CardReaderDevice, SerialDevice, UhfReaderDevice
 from simulators.errors import ScenarioError
@@ -25,12 +25,21 @@ class World:
         devices: Mapping[str, SerialDevice],
         uhf_by_zone: Mapping[str, str],
         io: ModbusIoDevice | None = None,
+        *,
+        neighbours: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._devices = dict(devices)
         self._uhf_by_zone = dict(uhf_by_zone)
         self._io = io
         self._lock = threading.Lock()
         self._where: dict[str, tuple[str | None, float]] = {}
+        self._in_zone: dict[str, dict[str, float]] = {}
+        self._neighbours = {zone: frozenset(others) for zone, others in (neighbours or {}).items()}
+        self._overheard_by: dict[str, set[str]] = {}
+        """zone -> the zones whose readers overhear it (the reverse of ``neighbours``)."""
+        for zone, others in self._neighbours.items():
+            for other in others:
+                self._overheard_by.setdefault(other, set()).add(zone)
         self.notes: list[str] = []
 
     def place(self, epcs_by_zone: Mapping[str, Mapping[str, float]]) -> None:
@@ -38,7 +47,7 @@ class World:
         with self._lock:
             for zone, epcs in epcs_by_zone.items():
                 for epc, rssi in epcs.items():
-                    self._where[epc.upper()] = (zone, rssi)
+                    self._move(epc.upper(), zone, rssi)
         self._refresh(set(epcs_by_zone))
 
     def zone_of(self, epc: str) -> str | None:
@@ -56,10 +65,9 @@ class World:
             touched: set[str] = set() if step.zone is None else {step.zone}
             with self._lock:
                 for epc in step.epcs:
-                    previous = self._where.get(epc.upper(), (None, 0.0))[0]
+                    previous = self._move(epc.upper(), step.zone, step.rssi)
                     if previous is not None:
                         touched.add(previous)
-                    self._where[epc.upper()] = (step.zone, step.rssi)
             self._refresh(touched)
         elif isinstance(step, Temperature):
             self._require_io(step).set_temperature(step.celsius)
@@ -68,16 +76,34 @@ class World:
         elif isinstance(step, Note):
             self.notes.append(step.text)
 
+    def _move(self, epc: str, zone: str | None, rssi: float) -> str | None:
+        """Move one tag (lock held); returns the zone it was in."""
+        previous = self._where.get(epc, (None, 0.0))[0]
+        if previous is not None:
+            self._in_zone.get(previous, {}).pop(epc, None)
+        if zone is None:
+            self._where.pop(epc, None)
+        else:
+            self._where[epc] = (zone, rssi)
+            self._in_zone.setdefault(zone, {})[epc] = rssi
+        return previous
+
     def _refresh(self, zones: set[str]) -> None:
+        affected = set(zones)
         for zone in zones:
+            affected |= self._overheard_by.get(zone, set())
+        for zone in sorted(affected):
             name = self._uhf_by_zone.get(zone)
             if name is None:
                 continue
             device = self._devices[name]
             assert isinstance(device, UhfReaderDevice)
             with self._lock:
-                field = {epc: rssi for epc, (where, rssi) in self._where.items() if where == zone}
-            device.set_field(field)
+                field = dict(self._in_zone.get(zone, {}))
+                stray: list[str] | None = None
+                if zone in self._neighbours:
+                    stray = [epc for other in self._neighbours[zone] for epc in self._in_zone.get(other, {})]
+            device.set_field(field, stray)
 
     def _card_reader(self, name: str) -> CardReaderDevice:
         device = self._devices.get(name)

@@ -43,7 +43,8 @@ def test_every_device_has_a_port_and_the_gateway_config_loads(store: RunningStor
         "lane-2-card",
         "lane-2-uhf",
         "lane-2-display",
-        "exit-uhf",
+        "exit-inner-uhf",
+        "exit-outer-uhf",
         "io",
     }
     assert all(os.path.exists(path) for path in store.paths().values())
@@ -55,7 +56,8 @@ def test_every_device_has_a_port_and_the_gateway_config_loads(store: RunningStor
     readers = {reader.name: reader for reader in config.readers}
     assert readers["lane-1-uhf"].protocol == "uhf-m100" and readers["lane-1-uhf"].antennas == {1: "lane-1"}
     assert readers["lane-1-card"].protocol == "rdm6300" and readers["lane-1-card"].antennas == {0: "lane-1"}
-    assert readers["exit-uhf"].url == store.paths()["exit-uhf"]
+    assert readers["exit-inner-uhf"].url == store.paths()["exit-inner-uhf"]
+    assert readers["exit-outer-uhf"].antennas == {1: "exit-outer"}
     assert {(s.name, s.kind, s.address) for s in config.sensors} == {
         ("cooler-1-temp", "temperature", 0),
         ("cooler-1-door", "door", 0),
@@ -82,7 +84,7 @@ def test_a_gateway_hears_the_scenario_at_lane_and_exit(store: RunningStore) -> N
     bought = {tag.removeprefix("EPC:") for tag in outcome.purchases[0].tags}
     stolen = {theft.tag.removeprefix("EPC:") for theft in outcome.thefts}
     lane_port = open_port(store.paths()["lane-1-uhf"], 115200)
-    exit_port = open_port(store.paths()["exit-uhf"], 115200)
+    exit_port = open_port(store.paths()["exit-inner-uhf"], 115200)
     card_port = open_port(store.paths()["lane-1-card"], 9600)
     try:
         lane_port.write(multi_poll())
@@ -115,7 +117,7 @@ def test_socket_ports_serve_every_device(tmp_path: Path) -> None:
     with start_store(demo_store_path(), socket_ports=True) as running:
         urls = running.paths()
         assert all(url.startswith("socket://127.0.0.1:") for url in urls.values())
-        port = open_port(urls["exit-uhf"], 115200)
+        port = open_port(urls["exit-inner-uhf"], 115200)
         try:
             port.write(hardware_version())
             assert read_until(port, lambda d: d.endswith(b"\x7e")).startswith(b"\xbb\x01\x03")
@@ -187,7 +189,8 @@ def test_the_gateways_own_reader_loops_hear_the_scenario(store: RunningStore, tm
     for read in reads:
         by_zone.setdefault(read.zone, set()).add(str(read.epc or read.uid))
     assert by_zone["lane-1"] == bought | {"0F003A6B5C"}
-    assert by_zone["exit"] == bought | stolen
+    assert by_zone["exit-inner"] == bought | stolen
+    assert by_zone["exit-outer"] == bought | stolen
     assert by_zone["entrance"] == {"0F003A6B5C"}
     assert "lane-2" not in by_zone
     assert all(loop.stats.bad_frames == 0 for loop in loops)

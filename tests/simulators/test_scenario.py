@@ -42,7 +42,8 @@ def test_demo_store_items_are_sgtin96_of_their_products() -> None:
         "backroom",
         "lane-1",
         "lane-2",
-        "exit",
+        "exit-inner",
+        "exit-outer",
     }
 
 
@@ -62,7 +63,7 @@ def test_demo_outcome_has_each_shopper_paying_and_one_theft() -> None:
     bought = {tag for p in outcome.purchases for tag in p.tags}
     assert len(bought) == sum(len(p.tags) for p in outcome.purchases)  # no item sold twice
     assert len(outcome.thefts) == 1 and outcome.thefts[0].tag not in bought
-    assert outcome.thefts[0].zone == "exit"
+    assert outcome.thefts[0].zone == "exit-inner"
     assert outcome.cooler_peak_c == 8.0
     assert outcome.visits == ("M-1001", "M-1002", "M-1003", "M-1004")
 
@@ -91,7 +92,7 @@ def test_small_scenario_outcome() -> None:
             tags=("EPC:3034F4E4E400004000000001", "EPC:3034F4E4E400008000000001"),
         ),
     )
-    assert outcome.thefts == (ExpectedTheft("EPC:3034F4E4E40000C000000001", "BUTTER-250", "exit"),)
+    assert outcome.thefts == (ExpectedTheft("EPC:3034F4E4E40000C000000001", "BUTTER-250", "exit-inner"),)
 
 
 def test_item_put_back_while_member_in_lane_is_not_bought() -> None:
@@ -182,7 +183,7 @@ def test_runner_waits_scaled_time_and_stops_when_asked() -> None:
     applied = run_scenario(scenario, world, speed=2.0, clock=lambda: now[0], wait=wait)
     assert applied == len(scenario.steps)
     assert now[0] == pytest.approx(scenario.duration / 2.0)
-    assert devices["exit-uhf"].field == {}  # everyone has left
+    assert devices["exit-inner-uhf"].field == devices["exit-outer-uhf"].field == {}  # everyone has left
     assert world.zone_of(scenario.steps[2].step.epcs[0]) is None  # type: ignore[union-attr]
 
     stopped = run_scenario(scenario, world, clock=lambda: 0.0, wait=lambda s: True)
