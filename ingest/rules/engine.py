@@ -10,8 +10,22 @@ lines of its basket. The rules (see docs/architecture.md):
   present: the lane is held (``BasketHeld`` and a ``lane_conflict`` alert) and nothing joins. An item
   that leaves while its member stays is put back. When the card leaves, the basket freezes and commits
   ``settle_time_s`` later unless the member returns first.
-* Exit: a member or an item of an uncommitted basket at the exit commits the basket at once; an unsold
-  item in no basket sounds the alarm (``TheftAlarm``), at most once per ``alarm_repeat_s`` per tag.
+* Lane noise: a stray read (weak, or fewer than ``min_reads``) joins nothing; an item counted in another
+  lane that it has not left joins no basket here until it leaves there (a cross-read of a neighbour's item).
+* Exit gates (``exits``, :mod:`ingest.rules.exitgate`): reads in a gate's zones go through the detector, and
+  only a *departure* (inner then outer) counts. A member's card departing, or an item of an uncommitted
+  basket, commits the basket at once; a sold item is silent; an unsold item in no basket sounds the alarm:
+  for a gate in ``edge_exits`` the gateway has done so already, so the engine emits the ``Departure`` (ingest
+  records the gateway's report and explains it) and commands nothing; otherwise a ``TheftAlarm``, at most
+  once per ``alarm_repeat_s`` per tag. An unknown tag departing is an ``unknown_tag_at_exit`` alert.
+* Exit zones in no gate (a store without ``[[exits]]``): a member or an item of an uncommitted basket at the
+  exit commits the basket at once; an unsold item in no basket sounds the alarm (``TheftAlarm``), at most
+  once per ``alarm_repeat_s`` per tag.
+* Allow list: ``AllowTags`` when items join a basket, ``DisallowTags`` when put back or returned, so the
+  gateway knows which tags may pass its gate without an alarm. A sold item joined a basket first, so it
+  is allowed already; the sold items of the database are the gateway's snapshot (``allow_replace``).
+* Anomalies and explanations: :mod:`ingest.rules.anomalies`. Every basket, sale, alarm and alert names its
+  ``rule``, the rule's ``params`` and the ``zone_sequence`` of the tags involved.
 * Stock: an item's last zone (shelf, backroom, cooler, lane) is kept; a change is an ``ItemMoved``.
 """
 
@@ -24,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
+from ingest.rules.anomalies import AnomalyWatch
 from ingest.rules.baskets import (
     Basket,
     BasketLine,
@@ -35,13 +50,18 @@ from ingest.rules.baskets import (
     total_of,
 )
 from ingest.rules.checks import check_catalog, check_settings
+from ingest.rules.exitgate import Departure, ExitGate, ExitGateDetector, GateRead
+from ingest.rules.inventory import InventoryCycles, InventorySettings
 from ingest.rules.model import (
     Alert,
+    AllowTags,
     BasketChanged,
     BasketHeld,
     Decision,
+    DisallowTags,
     Evidence,
     ItemMoved,
+    ItemReturned,
     Product,
     RuleSettings,
     Sighting,
@@ -70,6 +90,13 @@ class StoreEngine:
         *,
         sold: Iterable[str] = (),
         locations: Mapping[str, str] | None = None,
+        inventory: InventorySettings | None = None,
+        stock: Mapping[str, str] | None = None,
+        missing: Iterable[str] = (),
+        exits: Iterable[ExitGate] = (),
+        edge_exits: Iterable[str] = (),
+        clone_window_s: float = 2.0,
+        sold_grace_s: float = 30.0,
     ) -> None:
         check_settings(settings)
         check_catalog(zones, products)
@@ -94,6 +121,19 @@ class StoreEngine:
             tag: (zone, None) for tag, zone in (locations or {}).items()
         }
         self._last_alarm: dict[str, datetime] = {}
+        self._gates = ExitGateDetector(exits)
+        self._gate_zones = self._gates.zones()
+        self._edge_exits = frozenset(edge_exits)
+        self._watch = AnomalyWatch(
+            self._zones, min_rssi=settings.min_rssi, clone_window_s=clone_window_s, sold_grace_s=sold_grace_s,
+            repeat_s=settings.alarm_repeat_s, gate_pairs=((g.inner, g.outer) for g in self._gates.gates),
+        )
+        for tag in self._sold:
+            self._watch.sold(tag, None)
+        self._latest: datetime | None = None
+        self._inventory = InventoryCycles(zones, products, inventory, stock=stock, missing=missing,
+                                          locations=locations,
+                                          taken=lambda tag: tag in self._sold or tag in self._basket_of_item)
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -101,7 +141,14 @@ class StoreEngine:
         """Apply one resolved read; return what it decided, in order."""
         out: list[Decision] = []
         self._settle_due(sighting.at, out)
-        if sighting.kind == "member":
+        out.extend(self._inventory.observe(sighting))
+        if self._latest is None or sighting.at > self._latest:
+            self._latest = sighting.at
+        out.extend(self._watch.observe(sighting, sold=sighting.tag in self._sold))
+        if sighting.zone.name in self._gate_zones:
+            if sighting.event == "seen":
+                self._gate(sighting, out)
+        elif sighting.kind == "member":
             if sighting.ref is not None:
                 self._member(sighting, sighting.ref, out)
         elif sighting.kind == "item":
@@ -114,7 +161,10 @@ class StoreEngine:
         """Let time pass to ``now``: baskets whose settle time has come commit; idle visits time out."""
         out: list[Decision] = []
         self._settle_due(now, out)
+        out.extend(self._inventory.tick(now))
         out.extend(self._visits.expire(now))
+        self._gates.tick(now)
+        self._watch.forget(now)
         if len(self._last_alarm) > _ALARM_MEMORY_PRUNE:
             horizon = now - self._alarm_repeat
             self._last_alarm = {tag: at for tag, at in self._last_alarm.items() if at > horizon}
@@ -125,17 +175,28 @@ class StoreEngine:
         check_catalog(zones, products)
         self._zones = dict(zones)
         self._products = dict(products)
+        self._inventory.update_catalog(zones, products)
+        self._watch.update_zones(self._zones)
 
     def mark_sold(self, tag: str) -> None:
         """The item was sold (state from the database): it leaves any basket and never joins one again."""
         self._sold.add(tag)
+        self._watch.sold(tag, None)
         basket = self._basket_of_item.pop(tag, None)
         if basket is not None:
             basket.lines.pop(tag, None)
 
-    def mark_returned(self, tag: str) -> None:
-        """The sold item came back into stock: it may be bought again, and guards the exit again."""
+    def mark_returned(self, tag: str, at: datetime | None = None, sku: str | None = None) -> list[Decision]:
+        """The sold item came back into stock: it may be bought again, and guards the exit again.
+
+        ``at``: when (default: the newest time the engine has seen). Returns ``ItemReturned`` and the
+        ``DisallowTags`` for the gateways; nothing if the item was not sold."""
+        if tag not in self._sold:
+            return []
         self._sold.discard(tag)
+        self._watch.returned(tag)
+        when = at or self._latest or datetime.min
+        return [ItemReturned(tag, sku, when), DisallowTags((tag,), "returned")]
 
     def is_sold(self, tag: str) -> bool:
         return tag in self._sold
@@ -205,12 +266,14 @@ class StoreEngine:
             lane.held = True
             members = tuple(lane.present)
             proof = tuple(p.evidence for p in lane.present.values())
-            out.append(BasketHeld(lane.name, members, s.at, proof))
+            sequence = (lane.name,)
+            out.append(BasketHeld(lane.name, members, s.at, proof, rule="lane-conflict", params=(),
+                                  zone_sequence=sequence))
             out.append(Alert(
                 kind="lane_conflict", severity="warning", at=s.at, zone=lane.name, evidence=proof,
                 message=f"{len(members)} members in lane {lane.name} ({', '.join(members)}): "
                         "its basket is held and nothing is charged until only one is left",
-                details={"members": ",".join(members)},
+                details={"members": ",".join(members)}, rule="lane-conflict", zone_sequence=sequence,
             ))
 
     def _member_left_lane(self, s: Sighting, member: str, out: list[Decision]) -> None:
@@ -231,6 +294,7 @@ class StoreEngine:
                 kind="lane_conflict_cleared", severity="info", at=s.at, zone=lane.name,
                 message=f"lane {lane.name} is clear again: "
                         f"{', '.join(lane.present) or 'no member'} present",
+                evidence=(s.evidence(),), rule="lane-conflict", zone_sequence=(lane.name,),
             ))
 
     def _freeze(self, basket: Basket, s: Sighting, out: list[Decision]) -> None:
@@ -244,9 +308,9 @@ class StoreEngine:
         basket.settles_at = s.at + self._settle
         heapq.heappush(self._settling, (basket.settles_at, next(self._order), basket))
 
-    def _member_exit(self, s: Sighting, member: str, out: list[Decision]) -> None:
+    def _member_exit(self, s: Sighting, member: str, out: list[Decision], *proof: Evidence) -> None:
         for basket in sorted(self._member_lanes.get(member, {}).values(), key=lambda b: b.opened_at):
-            self._commit(basket, "exit", s.at, out, s.evidence())
+            self._commit(basket, "exit", s.at, out, *(proof or (s.evidence(),)))
         for lane in self._lanes.values():
             if lane.present.pop(member, None) is not None:
                 lane.left_at[member] = s.at
@@ -309,6 +373,8 @@ class StoreEngine:
             reads.counted[source] = s.at
         if reads.count < self.settings.min_reads or s.tag in self._basket_of_item:
             return
+        if self._counted_elsewhere(s.tag, s.zone.name):
+            return  # a cross-read of an item that is (still) in a neighbouring lane
         product = self._products.get(s.ref) if s.ref is not None else None
         lane = self._lanes.get(s.zone.name)
         if product is None or lane is None or lane.held or len(lane.present) != 1:
@@ -325,12 +391,26 @@ class StoreEngine:
             self._member_lanes.setdefault(presence.member, {})[lane.name] = basket
         self._add_line(basket, BasketLine(s.tag, product, s.evidence()), s.at, out)
 
+    def _counted_elsewhere(self, tag: str, lane: str) -> bool:
+        """Counted (``min_reads``) in another lane and not left there since."""
+        for other, zone in self._zones.items():
+            if zone.type == "lane" and other != lane:
+                reads = self._lane_reads.get((other, tag))
+                if reads is not None and reads.count >= self.settings.min_reads:
+                    return True
+        return False
+
+    def _lane_params(self) -> tuple[tuple[str, str], ...]:
+        return (("min_reads", str(self.settings.min_reads)), ("min_rssi", f"{self.settings.min_rssi:g}"))
+
     def _add_line(self, basket: Basket, line: BasketLine, at: datetime, out: list[Decision]) -> None:
         basket.lines[line.tag] = line
         basket.put_back.pop(line.tag, None)
         self._basket_of_item[line.tag] = basket
         out.append(BasketChanged(basket.basket_id, basket.member, basket.lane.name, line.tag,
-                                 line.product.sku, "added", at, (line.evidence,)))
+                                 line.product.sku, "added", at, (line.evidence,), rule="lane-basket",
+                                 params=self._lane_params(), zone_sequence=self._watch.zone_sequence(line.tag)))
+        out.append(AllowTags((line.tag,), "joined a basket"))
 
     def _put_back(self, s: Sighting, out: list[Decision]) -> None:
         basket = self._basket_of_item.get(s.tag)
@@ -340,7 +420,9 @@ class StoreEngine:
         del self._basket_of_item[s.tag]
         basket.put_back[s.tag] = (line, s.at)
         out.append(BasketChanged(basket.basket_id, basket.member, basket.lane.name, s.tag,
-                                 line.product.sku, "removed", s.at, (s.evidence(),)))
+                                 line.product.sku, "removed", s.at, (s.evidence(),), rule="lane-basket",
+                                 params=self._lane_params(), zone_sequence=self._watch.zone_sequence(s.tag)))
+        out.append(DisallowTags((s.tag,), "put back"))
 
     def _item_exit(self, s: Sighting, out: list[Decision]) -> None:
         if s.tag in self._sold:
@@ -352,7 +434,8 @@ class StoreEngine:
         if s.historical or not self._alarm_due(s):
             return
         out.append(TheftAlarm(s.tag, s.ref, s.zone.name, s.zone.gateway or s.gateway, s.zone.alarm, s.at,
-                              (s.evidence(),)))
+                              (s.evidence(),), rule="exit-zone", params=self._exit_zone_params(),
+                              zone_sequence=self._watch.zone_sequence(s.tag) or (s.zone.name,)))
 
     def _unknown_at_exit(self, s: Sighting, out: list[Decision]) -> None:
         if s.event != "seen" or s.historical or not self._alarm_due(s):
@@ -360,8 +443,58 @@ class StoreEngine:
         out.append(Alert(
             kind="unknown_tag_at_exit", severity="warning", at=s.at, zone=s.zone.name, tag=s.tag,
             message=f"tag {s.tag} is bound to nothing in this store and passed {s.zone.name}",
-            evidence=(s.evidence(),),
+            evidence=(s.evidence(),), rule="exit-zone", params=self._exit_zone_params(),
+            zone_sequence=(s.zone.name,),
         ))
+
+    def _exit_zone_params(self) -> tuple[tuple[str, str], ...]:
+        return (("alarm_repeat_s", f"{self.settings.alarm_repeat_s:g}"),)
+
+    def _member_trail(self, basket: Basket) -> tuple[str, ...]:
+        card = basket.evidence[0].tag if basket.evidence else ""
+        return self._watch.zone_sequence(card) or (basket.lane.name,)
+
+    # -- exit gates ------------------------------------------------------------------------------
+
+    def _gate(self, s: Sighting, out: list[Decision]) -> None:
+        """A read in a gate zone: only a departure (inner then outer) decides anything."""
+        departure = self._gates.observe(GateRead(s.tag, s.zone.name, s.rssi, s.count, s.at, s.reader, s.antenna))
+        gate = self._gates.gate_of(s.zone.name)
+        if departure is None or gate is None:
+            return
+        proof = tuple(
+            Evidence(r.tag, r.zone, s.gateway, r.reader, r.antenna, r.rssi, r.count, "seen", r.at)
+            for r in departure.evidence
+        )
+        if s.kind == "member":
+            if s.ref is not None:
+                self._member_exit(s, s.ref, out, *proof)
+        elif s.kind == "item":
+            if s.tag in self._sold:
+                return
+            basket = self._basket_of_item.get(s.tag)
+            if basket is not None:
+                self._commit(basket, "exit", departure.at, out, *proof)
+            elif gate.name in self._edge_exits:
+                out.append(departure)  # the gateway sounded the alarm itself; ingest records and explains
+            elif not s.historical and self._alarm_due(s):
+                out.append(TheftAlarm(
+                    s.tag, s.ref, s.zone.name, gate.gateway or s.zone.gateway or s.gateway,
+                    gate.alarm or s.zone.alarm, departure.at, proof, rule="exit-gate", params=departure.params,
+                    zone_sequence=self._sequence(s.tag, departure),
+                ))
+        elif s.kind == "unknown" and not s.historical and self._alarm_due(s):
+            out.append(Alert(
+                kind="unknown_tag_at_exit", severity="warning", at=departure.at, zone=s.zone.name, tag=s.tag,
+                message=f"tag {s.tag} is bound to nothing in this store and left through {gate.name}",
+                evidence=proof, rule="exit-gate", params=departure.params, zone_sequence=departure.zone_sequence,
+                details={"gate": gate.name},
+            ))
+
+    def _sequence(self, tag: str, departure: Departure) -> tuple[str, ...]:
+        """The tag's trail in the store, then the gate's zones."""
+        trail = [z for z in self._watch.zone_sequence(tag) if z not in self._gate_zones]
+        return (*trail, *departure.zone_sequence)
 
     def _alarm_due(self, s: Sighting) -> bool:
         last = self._last_alarm.get(s.tag)
@@ -404,9 +537,15 @@ class StoreEngine:
             self._sold.add(line.tag)
             self._lane_reads.pop((basket.lane.name, line.tag), None)
         zone = self._zones.get(basket.lane.name, basket.lane)
+        for line in lines:
+            self._watch.sold(line.tag, at)
         out.append(TransactionCommitted(
             transaction_id=basket.basket_id, member=basket.member, lane=basket.lane.name, lines=lines,
             total=total, points=math.floor(total), at=at, trigger=trigger, display=zone.display,
             gateway=zone.gateway or basket.gateway, evidence=(*basket.line_evidence(), *extra),
+            rule="lane-basket",
+            params=(*self._lane_params(), ("settle_time_s", f"{self.settings.settle_time_s:g}"),
+                    ("trigger", trigger)),
+            zone_sequence=self._member_trail(basket),
         ))
 

@@ -91,7 +91,7 @@ class Departure:
     evidence: tuple[GateRead, ...]
     """The inner reads up to the inner evidence and the last inner read, then the outer reads that completed it."""
     zone_sequence: tuple[str, ...]
-    """The zones of the pass's qualifying reads in time order, repeats collapsed (``inner``, ``outer``)."""
+    """The zones of the pass's qualifying reads from the first inner one on, in time order, repeats collapsed."""
     chatter: int
     """Gate presences of the tag within ``chatter_window_s`` (this one included)."""
     params: tuple[tuple[str, str], ...]
@@ -273,7 +273,7 @@ class ExitGateDetector:
         if last_in.at > counted[-1].at:
             counted.append(last_in)
         sequence: list[str] = []
-        for r in sorted((*current.inner, *current.outer), key=_by_time):
+        for r in sorted((*current.inner, *(o for o in current.outer if o.at >= first_in)), key=_by_time):
             if r.at > t_out:
                 break
             if not sequence or sequence[-1] != r.zone:
