@@ -192,7 +192,9 @@ class IngestService:
         if first or self._engine is None or self._resolver is None:
             settings: RuleSettings = self.store_file.rule_settings()
             self._engine = StoreEngine(state.zones, state.products, settings, sold=state.sold,
-                                       locations=state.locations)
+                                       locations=state.locations,
+                                       inventory=self.store_file.inventory_settings(), stock=state.stock,
+                                       missing=state.missing)
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:
             self._engine.update_catalog(state.zones, state.products)
