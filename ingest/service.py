@@ -194,7 +194,8 @@ class IngestService:
             self._engine = StoreEngine(state.zones, state.products, settings, sold=state.sold,
                                        locations=state.locations,
                                        inventory=self.store_file.inventory_settings(), stock=state.stock,
-                                       missing=state.missing)
+                                       missing=state.missing, exits=self.store_file.exit_gates(),
+                                       edge_exits=self.store_file.edge_exits())
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:
             self._engine.update_catalog(state.zones, state.products)

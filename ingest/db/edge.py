@@ -142,12 +142,10 @@ def allow_snapshot(conn: Connection, store: str, gateway: str, at: datetime) -> 
     ]
 
 
-RETURNED_MARK = "~r"
-
-
 def item_returned(conn: Connection, d: ItemReturned) -> None:
-    """A returned item is sellable again: ``in_store``, and its old sale line no longer blocks a new sale
-    (``transaction_lines.tag`` is unique, so the returned line's tag gets the mark ``~r<id>``)."""
+    """A returned item is sellable again: ``in_store``, and its sale line is marked returned (it keeps its
+    tag, so the sale still shows what was sold; only unreturned lines block a new sale of the tag)."""
     conn.execute(update(t.items).where(t.items.c.tag == d.tag).values(status="in_store", last_seen=d.at))
-    conn.execute(update(t.transaction_lines).where(t.transaction_lines.c.tag == d.tag)
-                 .values(tag=f"{d.tag}{RETURNED_MARK}{uuid.uuid4().hex[:8]}"))
+    conn.execute(update(t.transaction_lines)
+                 .where(t.transaction_lines.c.tag == d.tag, t.transaction_lines.c.returned_at.is_(None))
+                 .values(returned_at=d.at))

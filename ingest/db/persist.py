@@ -5,7 +5,7 @@
 of business events and gateway commands; the caller sends them only after the commit.
 
 Exactly once: a transaction id (the basket id) is inserted once and a tag is sold once
-(``transaction_lines.tag`` is unique); a repeated commit is a no-op that sends nothing.
+(one unreturned sale line per tag); a repeated commit is a no-op that sends nothing.
 """
 
 from __future__ import annotations
@@ -122,7 +122,9 @@ def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, o
         log.info("transaction %s was committed before: nothing to do", d.transaction_id)
         return
     tags = [line.tag for line in d.lines]
-    already = set(conn.execute(select(t.transaction_lines.c.tag).where(t.transaction_lines.c.tag.in_(tags))).scalars())
+    lines_table = t.transaction_lines
+    already = set(conn.execute(select(lines_table.c.tag).where(
+        lines_table.c.tag.in_(tags), lines_table.c.returned_at.is_(None))).scalars())
     lines = [line for line in d.lines if line.tag not in already]
     total, points = d.total, d.points
     if already:

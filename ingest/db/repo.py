@@ -77,6 +77,7 @@ class TransactionLineRow:
     sku: str
     name: str
     unit_price: Decimal
+    returned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +261,7 @@ def get_transaction(conn: Connection, transaction_id: str) -> TransactionDetail 
     ).scalar()
     return TransactionDetail(
         found[0],
-        tuple(TransactionLineRow(r.tag, r.sku, r.name, Decimal(r.unit_price)) for r in lines),
+        tuple(TransactionLineRow(r.tag, r.sku, r.name, Decimal(r.unit_price), r.returned_at) for r in lines),
         _explanation(explained),
     )
 

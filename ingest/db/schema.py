@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 NAME = 64
@@ -197,10 +198,15 @@ transaction_lines = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("transaction_id", String(BASKET_ID), ForeignKey("transactions.id"), nullable=False, index=True),
-    Column("tag", String(TAG), nullable=False, unique=True),
+    Column("tag", String(TAG), nullable=False),
     Column("sku", String(NAME), nullable=False),
     Column("name", String(200), nullable=False),
     Column("unit_price", String(MONEY), nullable=False),
+    Column("returned_at", UtcDateTime),
+    # An item is sold at most once at a time: one unreturned sale line per tag. A returned item's line keeps
+    # its tag (history stays true) and the item can be sold again.
+    Index("uq_transaction_lines_unreturned_tag", "tag", unique=True,
+          sqlite_where=text("returned_at IS NULL"), postgresql_where=text("returned_at IS NULL")),
 )
 
 alerts = Table(

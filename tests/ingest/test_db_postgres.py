@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +40,19 @@ def _pg_bin() -> Path:
     return Path(initdb).parent
 
 
+def _wait_ready(bindir: Path, port: int, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """The port opens before the server accepts sessions ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"postgres exited with {server.returncode} while starting")
+        ready = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False)
+        if ready.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"postgres on port {port} did not accept sessions within {timeout:.0f} s")
+
+
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL cluster on a free port for this module; yields a URL for its ``postgres`` database."""
@@ -66,6 +80,7 @@ def pg_url() -> Iterator[str]:
     )
     try:
         wait_for_port("127.0.0.1", port, 30, server)
+        _wait_ready(bindir, port, server)
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         server.terminate()
