@@ -23,6 +23,7 @@ from dashboard.schemas import (
     MemberOut,
     MissingItemOut,
     ProductOut,
+    ReturnOut,
     StockOut,
     StockPanelOut,
     TagBindingOut,
@@ -32,7 +33,8 @@ from dashboard.schemas import (
     ZoneOut,
     money,
 )
-from ingest.db import repo
+from ingest.db import admin, repo
+from ingest.db.errors import DatabaseError, NotFound
 
 router = APIRouter(prefix="/api", tags=["store"], responses={401: {"description": "No login, or a wrong one"}})
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
@@ -101,7 +103,8 @@ def get_transaction(_: Operator, engine: DbEngine, transaction_id: str) -> Trans
     return TransactionDetailOut(
         **dict(_transaction(found.summary)),
         lines=[
-            TransactionLineOut(tag=x.tag, sku=x.sku, name=x.name, unit_price=money(x.unit_price))
+            TransactionLineOut(tag=x.tag, sku=x.sku, name=x.name, unit_price=money(x.unit_price),
+                               returned_at=x.returned_at)
             for x in found.lines
         ],
         explanation=None if why is None else ExplanationOut(
@@ -179,6 +182,24 @@ def clear_alert(who: Operator, engine: DbEngine, settings: Settings, alert_id: A
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
         return _alert_out(conn, row)
+
+
+@router.post(
+    "/items/{tag}/return",
+    response_model=ReturnOut,
+    summary="Take a sold item back: it becomes sellable again and the exit gates stop letting it pass",
+    responses={404: {"description": "The item is not currently sold"}},
+)
+def return_item(_: Operator, engine: DbEngine, tag: Annotated[str, Path(max_length=140)]) -> ReturnOut:
+    at = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            sale = repo.return_item(conn, tag, at)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except DatabaseError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return ReturnOut(tag=admin.normalise_tag(tag), transaction_id=sale, returned_at=at)
 
 
 @router.get("/inventory", response_model=list[StockOut], summary="Stock per product and zone")

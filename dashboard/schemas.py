@@ -57,6 +57,15 @@ class TransactionLineOut(_Out):
     sku: str
     name: str
     unit_price: Money
+    returned_at: datetime | None = None
+
+
+class ReturnOut(_Out):
+    """An item taken back: sellable again, and no longer allowed through the exit unpaid."""
+
+    tag: str
+    transaction_id: str
+    returned_at: datetime
 
 
 class ExplanationOut(_Out):

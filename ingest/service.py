@@ -186,8 +186,11 @@ class IngestService:
 
     # -- state --------------------------------------------------------------------------------
 
-    def _load(self, conn: Connection, *, first: bool = False) -> None:
+    def _load(self, conn: Connection, *, first: bool = False, now: datetime | None = None) -> list[Decision]:
+        """(Re)build the engine's view of the catalog and stock from the database; return the decisions a
+        reload implies (an item the database no longer holds as sold was returned at the service desk)."""
         state = records.load_state(conn, self.store)
+        decisions: list[Decision] = []
         self._zone_types = {name: zone.type for name, zone in state.zones.items()}
         if first or self._engine is None or self._resolver is None:
             settings: RuleSettings = self.store_file.rule_settings()
@@ -203,7 +206,10 @@ class IngestService:
             for tag in state.sold:
                 if not self._engine.is_sold(tag):
                     self._engine.mark_sold(tag)
+            for tag in sorted(self._engine.sold_tags() - set(state.sold)):
+                decisions.extend(self._engine.mark_returned(tag, at=now))
         self._config_version = state.config_version
+        return decisions
 
     # -- paho thread ----------------------------------------------------------------------------
 
@@ -392,11 +398,12 @@ class IngestService:
     def _tick(self) -> None:
         assert self._engine is not None
         now = self.settings.clock()
+        reloaded: list[Decision] = []
         with self.db.connect() as conn:
             if config_version(conn) != self._config_version:
                 log.info("catalog or layout changed: reloading")
-                self._load(conn)
-        decisions: list[Decision] = [*self._engine.tick(now), *self._sensor_rules.tick(now)]
+                reloaded = self._load(conn, now=now)
+        decisions: list[Decision] = [*reloaded, *self._engine.tick(now), *self._sensor_rules.tick(now)]
         if decisions:
             self.stats.decisions += len(decisions)
             self._send(self._transact(lambda conn: self._apply(conn, decisions, now)))

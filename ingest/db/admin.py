@@ -198,6 +198,24 @@ def unbind_tag(conn: Connection, tag: str) -> bool:
     return bool(done.rowcount)
 
 
+def return_item(conn: Connection, tag: str, at: datetime | None = None) -> str:
+    """A sold item brought back: its sale line is marked returned and the item is in store (sellable) again.
+
+    Returns the id of the sale it came from; raises :class:`NotFound` if the item is not currently sold.
+    Bumps ``config_version`` so ingest reloads, tells its rules and disallows the tag at the exit gates.
+    """
+    tag = normalise_tag(tag)
+    at = at or _now()
+    lines = t.transaction_lines
+    sale = conn.execute(select(lines.c.transaction_id).where(lines.c.tag == tag, lines.c.returned_at.is_(None))).scalar()
+    if sale is None:
+        raise NotFound(f"item {tag} is not sold, so it cannot be returned")
+    conn.execute(update(lines).where(lines.c.tag == tag, lines.c.returned_at.is_(None)).values(returned_at=at))
+    conn.execute(update(t.items).where(t.items.c.tag == tag).values(status="in_store", last_seen=at))
+    _bump(conn)
+    return str(sale)
+
+
 def seed(
     conn: Connection,
     *,

@@ -19,6 +19,7 @@ from ingest.db import schema as t
 from ingest.db.admin import (
     bind_tag,
     config_version,
+    return_item,
     seed_from_store_file,
     unbind_tag,
     upsert_member,
@@ -62,6 +63,7 @@ __all__ = [
     "list_transactions",
     "list_zones",
     "open_alert_counts",
+    "return_item",
     "seed_from_store_file",
     "unbind_tag",
     "upsert_member",

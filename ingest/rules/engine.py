@@ -198,6 +198,10 @@ class StoreEngine:
         when = at or self._latest or datetime.min
         return [ItemReturned(tag, sku, when), DisallowTags((tag,), "returned")]
 
+    def sold_tags(self) -> frozenset[str]:
+        """Every item the engine holds as sold (what the database is compared with on a reload)."""
+        return frozenset(self._sold)
+
     def is_sold(self, tag: str) -> bool:
         return tag in self._sold
 

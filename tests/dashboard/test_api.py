@@ -89,7 +89,8 @@ def test_transactions_list_and_detail(client: TestClient) -> None:
         ("T-seed-1", "Ada Lovelace", "2.19", 1)
     ]
     detail = client.get("/api/transactions/T-seed-1", auth=OPERATOR).json()
-    assert detail["lines"] == [{"tag": BREAD_TAG, "sku": "BREAD", "name": "Rye bread", "unit_price": "2.19"}]
+    assert detail["lines"] == [{"tag": BREAD_TAG, "sku": "BREAD", "name": "Rye bread", "unit_price": "2.19",
+                                "returned_at": None}]
     assert detail["at"].startswith("2026-01-05T09:30:00")
 
 
