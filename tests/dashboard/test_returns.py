@@ -9,7 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
-from tests.dashboard.conftest import BREAD_TAG, LOGINS, MILK_TAG, copy_database, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import (
+    BREAD_TAG,
+    LOGINS,
+    MILK_TAG,
+    copy_database,
+    settings_for,
+    unreachable_mqtt,
+)
 
 OPERATOR = ("operator", LOGINS["operator"])
 
