@@ -5,7 +5,7 @@ Pure, like the engine that owns it (time comes from the sightings). Only strong 
 
 * **clone** — the same tag read strongly in two zones that are neither the same nor neighbours (either
   zone's ``neighbours`` lists the other, or both are the inner and outer zone of one exit gate), and either
-  the two read spans ``[first_seen, at]`` overlap, or the reads go back and forth (zone A, zone B, zone A
+  the two read spans ``[first_seen, at]`` overlap by more than ``clone_overlap_s``, or the reads go back and forth (zone A, zone B, zone A
   again less than ``clone_window_s`` after A was last read). A tag carried from A to B is read in A, then
   in B, never both at once and never back within seconds: two tags carry the same code. A late report older
   than the tag's newest is only checked for overlap. At most one alert per tag per ``repeat_s``.
@@ -48,11 +48,13 @@ class AnomalyWatch:
         min_rssi: float,
         gate_pairs: Iterable[tuple[str, str]] = (),
         clone_window_s: float = 2.0,
+        clone_overlap_s: float = 1.0,
         sold_grace_s: float = 30.0,
         repeat_s: float = 30.0,
     ) -> None:
         self.min_rssi = min_rssi
         self.clone_window = timedelta(seconds=clone_window_s)
+        self.clone_overlap = timedelta(seconds=clone_overlap_s)
         self.sold_grace = timedelta(seconds=sold_grace_s)
         self.repeat = timedelta(seconds=repeat_s)
         self._pairs = frozenset(frozenset(p) for p in gate_pairs)
@@ -72,7 +74,8 @@ class AnomalyWatch:
             self._near.update(frozenset((zone.name, other)) for other in zone.neighbours)
 
     def params(self) -> tuple[tuple[str, str], ...]:
-        return (("clone_window_s", f"{self.clone_window.total_seconds():g}"), ("min_rssi", f"{self.min_rssi:g}"))
+        return (("clone_window_s", f"{self.clone_window.total_seconds():g}"),
+                ("clone_overlap_s", f"{self.clone_overlap.total_seconds():g}"), ("min_rssi", f"{self.min_rssi:g}"))
 
     def zone_sequence(self, tag: str) -> tuple[str, ...]:
         return tuple(self._trail.get(tag, ()))
@@ -131,7 +134,9 @@ class AnomalyWatch:
             if s.at > previous.last:
                 self._last[s.tag] = _Seen(s.zone.name, min(first, previous.first), s.at, previous.evidence)
             return
-        overlap = first <= previous.last and previous.first <= s.at
+        # Two read zones' edges overlap by a moment when a tag is carried across, and two gateways' clocks
+        # differ a little: only an overlap longer than that is two tags at once.
+        overlap = min(previous.last, s.at) - max(first, previous.first) > self.clone_overlap
         back = False
         if s.at >= previous.last:
             prior = self._prior.get(s.tag)

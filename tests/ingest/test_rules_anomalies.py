@@ -30,6 +30,7 @@ from tests.ingest.test_rules_engine import (
     ITEMS,
     MEMBERS,
     MILK,
+    MILK2,
     PRODUCTS,
     STRANGER,
     of,
@@ -166,7 +167,7 @@ def test_the_allow_list_follows_baskets_put_backs_and_returns() -> None:
 
 def test_a_clone_is_one_code_in_two_distant_zones_at_once() -> None:
     eng = engine()
-    out = run(eng, [read(COFFEE, "shelf-bakery", 2, first=0), read(COFFEE, "lane-2", 1.5, first=1)])
+    out = run(eng, [read(COFFEE, "shelf-bakery", 4, first=0), read(COFFEE, "lane-2", 3.5, first=1)])
     (clone,) = of(Alert, out)
     assert (clone.kind, clone.rule, clone.details["zones"]) == ("clone", "clone", "lane-2,shelf-bakery")
     assert {e.zone for e in clone.evidence} == {"shelf-bakery", "lane-2"}
@@ -178,6 +179,8 @@ def test_a_clone_is_one_code_in_two_distant_zones_at_once() -> None:
 def test_moves_neighbours_and_stray_reads_are_no_clone() -> None:
     out = run(engine(), [
         read(COFFEE, "shelf-bakery", 1), read(COFFEE, "lane-2", 2.5),  # carried to the lane
+        # carried across two zones whose edges touch: both readers hear it for a moment (0.3 s)
+        read(MILK2, "shelf-bakery", 20.3, first=15), read(MILK2, "lane-2", 22, first=20),
         read(MILK, "shelf-dairy", 5, first=3), read(MILK, "lane-1", 4, first=3),  # neighbours
         read(BREAD, "shelf-bakery", 5, first=3), read(BREAD, "lane-2", 4, rssi=-85),  # a weak stray
         read(ADA, "exit-inner", 9, first=8), read(ADA, "exit-outer", 9, first=8.5),  # one gate's zones
