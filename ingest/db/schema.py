@@ -40,8 +40,15 @@ TAG = 140
 MONEY = 24
 BASKET_ID = 200
 """Basket and transaction ids: ``{lane}:{member}:{opened_at}`` (see ``ingest.rules.baskets.basket_id``)."""
+OFFER_ID = 300
+"""Personal list ids ``{member}:{period_start:%Y%m%d}`` and offer ids ``{member}:{list_id}:{sku}``."""
 
 ITEM_STATUSES = ("in_store", "sold", "missing")
+BRANDS = ("national", "store")
+OFFER_KINDS = ("price", "reward")
+OFFER_STATUSES = ("active", "redeemed", "expired", "withdrawn")
+DISPUTE_STATUSES = ("open", "refunded", "kept", "needs_human")
+DECISION_KINDS = ("charge", "offer", "refusal", "dispute", "stage")
 TAG_KINDS = ("member", "staff", "item")
 ZONE_TYPES = ("entrance", "shelf", "lane", "exit", "backroom", "cooler")
 BASKET_STATUSES = ("open", "held", "committed")
@@ -110,6 +117,9 @@ products = Table(
     Column("category", String(NAME), nullable=False, server_default=""),
     Column("reorder_below", Integer, nullable=False, server_default="0"),
     Column("home_zones", JSON),
+    Column("brand", String(16), nullable=False, server_default="national"),
+    Column("sensitive", Boolean, nullable=False, server_default="0"),
+    CheckConstraint("brand IN ('national', 'store')", name="brand"),
 )
 
 members = Table(
@@ -119,6 +129,11 @@ members = Table(
     Column("store", String(NAME), ForeignKey("stores.id"), nullable=False),
     Column("name", String(200), nullable=False),
     Column("is_staff", Boolean, nullable=False, server_default="0"),
+    Column("household", String(NAME)),
+    Column("joined_at", UtcDateTime),
+    # {"offers": bool, "reminders": bool, "data_sharing": bool, "changed_at": iso}; NULL = never asked (no consent)
+    Column("consent", JSON),
+    Column("max_contacts_per_week", Integer, nullable=False, server_default="2"),
 )
 
 tag_bindings = Table(
@@ -191,6 +206,7 @@ transactions = Table(
     Column("trigger", String(8), nullable=False),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("explanation", JSON),
+    Column("saved", String(MONEY), nullable=False, server_default="0"),
 )
 
 transaction_lines = Table(
@@ -203,6 +219,8 @@ transaction_lines = Table(
     Column("name", String(200), nullable=False),
     Column("unit_price", String(MONEY), nullable=False),
     Column("returned_at", UtcDateTime),
+    Column("discount", String(MONEY), nullable=False, server_default="0"),
+    Column("offer_id", String(OFFER_ID)),
     # An item is sold at most once at a time: one unreturned sale line per tag. A returned item's line keeps
     # its tag (history stays true) and the item can be sold again.
     Index("uq_transaction_lines_unreturned_tag", "tag", unique=True,
@@ -308,6 +326,115 @@ config_version = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# --- members and one-to-one marketing (CRM) -------------------------------------------------------------
+
+households = Table(
+    "households",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("sku", String(NAME)),
+    Column("category", String(NAME)),
+    Column("discount_pct", String(MONEY)),
+    Column("discount_abs", String(MONEY)),
+    Column("valid_from", UtcDateTime, nullable=False),
+    Column("valid_to", UtcDateTime, nullable=False),
+    Column("funded_by", String(200), nullable=False, server_default=""),
+)
+
+personal_lists = Table(
+    "personal_lists",
+    metadata,
+    Column("id", String(OFFER_ID), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("content", JSON, nullable=False),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(OFFER_ID), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("list_id", String(OFFER_ID), nullable=False),
+    Column("sku", String(NAME), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("discount_abs", String(MONEY), nullable=False, server_default="0"),
+    Column("deal_id", String(NAME)),
+    Column("active_from", UtcDateTime, nullable=False),
+    Column("active_to", UtcDateTime, nullable=False),
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("sent_at", UtcDateTime),
+    Column("redeemed_at", UtcDateTime),
+    Column("transaction_id", String(BASKET_ID)),
+    CheckConstraint("kind IN ('price', 'reward')", name="kind"),
+    CheckConstraint("status IN ('active', 'redeemed', 'expired', 'withdrawn')", name="status"),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("transaction_id", String(BASKET_ID), nullable=False),
+    Column("tag", String(TAG), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("status", String(12), nullable=False, server_default="open"),
+    Column("rule", String(64)),
+    Column("resolution", Text),
+    Column("resolved_at", UtcDateTime),
+    CheckConstraint("status IN ('open', 'refunded', 'kept', 'needs_human')", name="status"),
+)
+
+crm_decisions = Table(
+    "crm_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("member", String(NAME), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("store", String(NAME), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("cost", String(MONEY), nullable=False, server_default="0"),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+)
+
+put_backs = Table(
+    "put_backs",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("member", String(NAME), primary_key=True),
+    Column("tag", String(TAG), primary_key=True),
+    Column("at", UtcDateTime, primary_key=True),
+    Column("sku", String(NAME), nullable=False),
 )
 
 Index("ix_items_sku_status_zone", items.c.sku, items.c.status, items.c.last_zone)
