@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import admin, api, live
+from dashboard import admin, api, crm_api, live
 from dashboard.auth import Operator
 from dashboard.hub import LiveHub
 from dashboard.identify import make_resolver
@@ -63,6 +63,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(admin.router)
+    app.include_router(crm_api.router)
+    app.include_router(crm_api.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

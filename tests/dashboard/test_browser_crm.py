@@ -1,0 +1,85 @@
+"""The member and marketing pages in a real Chromium, on a store with a few months of simulated history."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.main import server
+from silentcommerce.broker import free_port
+from tests.dashboard.conftest import LOGINS, copy_database, settings_for, unreachable_mqtt
+from tests.dashboard.test_crm_api import crm_template  # noqa: F401  (the seeded history, a module fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def crm_dashboard(crm_template: Path, tmp_path: Path) -> Iterator[str]:  # noqa: F811
+    """The dashboard on the seeded history (no broker needed: these pages only use the REST API)."""
+    settings = settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt())
+    port = free_port()
+    uv = server(settings, "127.0.0.1", port)
+    thread = threading.Thread(target=uv.run, name="dashboard-crm", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+    if os.environ.get("SC_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(os.environ["SC_SCREENSHOT_DIR"]) / name), full_page=True)
+
+
+def test_member_and_marketing_pages(crm_dashboard: str, chromium: Any, tmp_path: Path) -> None:
+    context = chromium.new_context(
+        http_credentials={"username": "operator", "password": LOGINS["operator"]},
+        viewport={"width": 1440, "height": 1000},
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # the operator page's header leads to the marketing page, which lists the members
+    page.goto(crm_dashboard + "/")
+    page.locator("nav.nav a", has_text="Marketing").click()
+    page.wait_for_selector("body[data-ready='true']", timeout=10_000)
+    assert page.locator("#funnel-chart rect.bar").count() == 4
+    assert page.locator("#heatmap .cell").count() == 9
+    assert page.locator("#pareto-chart path.curve").count() == 2
+    assert page.locator("#redemptions-chart rect.bar").count() >= 1
+    assert "Spring flyer" in page.locator("#acquisition").inner_text() or "1 campaign" in page.locator(
+        "#acquisition").inner_text()
+    assert "Lager 6-pack" in page.locator("#pairs").inner_text()
+    _shot(page, tmp_path, "marketing.png")
+
+    page.locator("#members a", has_text="Ada Lovelace").click()
+    page.wait_for_selector("body[data-ready='true']", timeout=10_000)
+    page.wait_for_selector("#stages li.current", timeout=10_000)
+    assert page.locator("#stages li.current").inner_text() == "commitment"
+    assert "Organic milk 1 l" in page.locator("#cycles").inner_text()
+    offers = page.locator("#offers").inner_text()
+    assert "Free-range eggs 6" in offers and "redeemed" in offers
+    assert page.locator("#decisions .decision").count() >= 1
+    _shot(page, tmp_path, "member.png")
+
+    # the operator withdraws consent to offers: the active offer is withdrawn at once
+    page.locator("#consent input[name='offers']").uncheck()
+    page.locator("#consent button").click()
+    page.locator("#offers .badge.withdrawn").wait_for(timeout=10_000)
+    assert errors == []
+    context.close()
