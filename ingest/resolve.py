@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from contract.payloads import ReadsBatch, TagRead
 from ingest.rules.model import Alert, Product, Sighting, TagKind, Zone
@@ -41,6 +41,13 @@ class Binding:
         return (self.valid_from is None or self.valid_from <= moment) and (
             self.valid_to is None or moment < self.valid_to
         )
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _start(binding: Binding) -> datetime:
+    return binding.valid_from or _EARLIEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,10 @@ class TagResolver:
         grouped: dict[str, list[Binding]] = {}
         for binding in bindings:
             grouped.setdefault(binding.tag, []).append(binding)
+        for candidates in grouped.values():
+            # If periods overlap (an old owner's binding left open), the latest-starting one wins: a reissued
+            # card or a returned tote never stands for its old owner again.
+            candidates.sort(key=_start, reverse=True)
         self._bindings = grouped
         self._alerted_zones.clear()  # a zone still unknown after an edit is reported afresh
 

@@ -14,13 +14,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contract.topics import NAME_PATTERN
+from crm.settings import CrmSettings
 from ingest.rules.exitgate import ExitGate
 from ingest.rules.inventory import InventorySettings
 from ingest.rules.model import Product, RuleSettings, SensorAction, Severity, TagKind, Zone, ZoneType
 from ingest.rules.sensors import SensorRule
+from ingest.storefile_crm import ConsentEntry, CrmSection, DealEntry, HouseholdEntry, TagPeriod
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -162,6 +173,8 @@ class ProductEntry(_Section):
     category: Annotated[str, StringConstraints(max_length=64)] = ""
     reorder_below: int = Field(default=0, ge=0)
     home_zones: list[Name] = Field(default_factory=list)
+    brand: Literal["national", "store"] = "national"
+    sensitive: bool = False
 
     @field_validator("price", mode="before")
     @classmethod
@@ -183,14 +196,48 @@ class ProductEntry(_Section):
 
 
 class PersonEntry(_Section):
+    """A member or staff member. ``tags`` holds plain tags (``"UID:…"``) and tags valid for a period
+    (``{tag = "UID:…", valid_from = …, valid_to = …}``); the latter are also listed in ``tag_periods``."""
+
     id: Ident
     name: Text
     tags: list[Tag] = Field(default_factory=list)
+    tag_periods: list[TagPeriod] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_tag_periods(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("tags"), list):
+            return data
+        periods = [tag for tag in data["tags"] if isinstance(tag, dict)]
+        if not periods:
+            return data
+        plain = [tag["tag"] if isinstance(tag, dict) and "tag" in tag else tag for tag in data["tags"]]
+        return {**data, "tags": plain, "tag_periods": [*data.get("tag_periods", []), *periods]}
 
     @field_validator("tags")
     @classmethod
     def _upper(cls, tags: list[str]) -> list[str]:
         return [_norm_tag(tag) for tag in tags]
+
+    @field_validator("tag_periods")
+    @classmethod
+    def _upper_periods(cls, periods: list[TagPeriod]) -> list[TagPeriod]:
+        return [p.model_copy(update={"tag": _norm_tag(p.tag)}) for p in periods]
+
+    def validity(self, tag: str) -> tuple[AwareDatetime | None, AwareDatetime | None]:
+        """The period in which ``tag`` is this person's: (valid_from, valid_to); (None, None) = always."""
+        found = next((p for p in self.tag_periods if p.tag == tag), None)
+        return (None, None) if found is None else (found.valid_from, found.valid_to)
+
+
+class MemberEntry(PersonEntry):
+    """A member: a person plus household, join date, consent and how often the store may contact them."""
+
+    household: Ident | None = None
+    joined_at: AwareDatetime | None = None
+    consent: ConsentEntry = ConsentEntry()
+    max_contacts_per_week: int = Field(default=2, ge=0, le=100)
 
 
 class ItemEntry(_Section):
@@ -234,12 +281,15 @@ class StoreFile(_Section):
     rules: RulesSection = RulesSection()
     zones: list[ZoneEntry] = Field(default_factory=list)
     products: list[ProductEntry] = Field(default_factory=list)
-    members: list[PersonEntry] = Field(default_factory=list)
+    members: list[MemberEntry] = Field(default_factory=list)
     staff: list[PersonEntry] = Field(default_factory=list)
     items: list[ItemEntry] = Field(default_factory=list)
     sensor_rules: list[SensorRuleEntry] = Field(default_factory=list)
     exits: list[ExitEntry] = Field(default_factory=list)
     inventory: InventorySection | None = None
+    crm: CrmSection = CrmSection()
+    households: list[HouseholdEntry] = Field(default_factory=list)
+    deals: list[DealEntry] = Field(default_factory=list)
 
     def zones_by_name(self) -> dict[str, Zone]:
         return {
@@ -302,10 +352,25 @@ class StoreFile(_Section):
         zone_names = {z.name for z in self.zones}
         skus = {p.sku for p in self.products}
         bound: dict[str, str] = {}
+        periods: dict[str, list[TagPeriod]] = {}
         for section, people in (("members", self.members), ("staff", self.staff)):
             for i, person in enumerate(people):
                 for j, tag in enumerate(person.tags):
-                    _bind_once(problems, bound, tag, f"{section}[{i}].tags[{j}]")
+                    where = f"{section}[{i}].tags[{j}]"
+                    period = next((p for p in person.tag_periods if p.tag == tag), None)
+                    if period is None:
+                        _bind_once(problems, bound, tag, where)
+                        continue
+                    if period.valid_from is not None and period.valid_to is not None \
+                            and period.valid_to <= period.valid_from:
+                        problems.append(f"{where}.valid_to: expected after valid_from, got {period.valid_to}")
+                    others = periods.setdefault(tag, [])
+                    if any(period.overlaps(other) for other in others) or (tag in bound and not others):
+                        problems.append(f"{where}: tag {tag} is already bound for an overlapping period; "
+                                        f"a tag is bound to one person at a time")
+                    else:
+                        bound.setdefault(tag, where)
+                    others.append(period)
         for i, item in enumerate(self.items):
             _bind_once(problems, bound, item.tag, f"items[{i}].tag")
             if item.sku not in skus:
@@ -334,11 +399,36 @@ class StoreFile(_Section):
                     gate_of[zone_name] = f"exits[{i}]"
             if entry.inner == entry.outer:
                 problems.append(f"exits[{i}].outer: must be another zone than inner ({entry.inner!r})")
+        problems.extend(self.crm_problems())
         for i, rule in enumerate(self.sensor_rules):
             problems.extend(rule.problems(f"sensor_rules[{i}]"))
             if rule.zone is not None and rule.zone not in zone_names:
                 problems.append(f"sensor_rules[{i}].zone: {rule.zone!r} is not the name of any of [[zones]]")
         return problems
+
+
+    def crm_problems(self) -> list[str]:
+        """What does not hold in ``[crm]``, ``[[deals]]``, ``[[households]]`` and members' households."""
+        problems = self.crm.problems()
+        _unique(problems, "households", "id", [h.id for h in self.households])
+        _unique(problems, "deals", "id", [d.id for d in self.deals])
+        households = {h.id for h in self.households}
+        for i, member in enumerate(self.members):
+            if member.household is not None and member.household not in households:
+                problems.append(f"members[{i}].household: {member.household!r} is not the id of any of [[households]]")
+        skus = {p.sku for p in self.products}
+        categories = {p.category for p in self.products}
+        for i, deal in enumerate(self.deals):
+            problems.extend(deal.problems(f"deals[{i}]"))
+            if deal.sku is not None and deal.sku not in skus:
+                problems.append(f"deals[{i}].sku: {deal.sku!r} is not the sku of any of [[products]]")
+            if deal.category is not None and deal.category not in categories:
+                problems.append(f"deals[{i}].category: {deal.category!r} is not the category of any of [[products]]")
+        return problems
+
+    def crm_settings(self) -> CrmSettings:
+        """The ``[crm]`` thresholds (defaults when the section is absent)."""
+        return self.crm.settings()
 
 
 def _unique(problems: list[str], section: str, key: str, values: list[str | None]) -> None:
@@ -408,6 +498,7 @@ __all__ = [
     "ExitEntry",
     "InventorySection",
     "ItemEntry",
+    "MemberEntry",
     "PersonEntry",
     "ProductEntry",
     "RulesSection",

@@ -34,6 +34,11 @@ class Person:
     id: str
     name: str
     tags: tuple[str, ...] = ()
+    validity: tuple[tuple[str, datetime | None, datetime | None], ...] = ()
+    """(tag, valid_from, valid_to) of the tags that are this person's only for a period."""
+
+    def period(self, tag: str) -> tuple[datetime | None, datetime | None]:
+        return next(((start, end) for t_, start, end in self.validity if t_ == tag), (None, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +162,10 @@ def bind_tag(
 ) -> str:
     """Bind ``tag`` to a member, staff member or product SKU (an item); returns the normalised tag.
 
-    A tag has one binding at a time: binding it again replaces the earlier one. An item binding also
-    puts the item in stock (status ``in_store``) unless it is already known.
+    A tag has one binding at a time: binding it again replaces the earlier ones whose validity overlaps
+    the new one's; an earlier binding that started before the new one ends where the new one starts (a
+    reissued card keeps its history but never again stands for its old owner). An item binding also puts
+    the item in stock (status ``in_store``) unless it is already known.
     """
     canonical = normalise_tag(tag)
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:
@@ -173,12 +180,17 @@ def bind_tag(
         raise DatabaseError(f"tag {canonical}: binding kind {kind!r} is not member, staff or item")
     wanted = {"kind": kind, "ref": ref, "valid_from": valid_from, "valid_to": valid_to}
     existing = conn.execute(
-        select(t.tag_bindings.c.kind, t.tag_bindings.c.ref, t.tag_bindings.c.valid_from,
+        select(t.tag_bindings.c.id, t.tag_bindings.c.kind, t.tag_bindings.c.ref, t.tag_bindings.c.valid_from,
                t.tag_bindings.c.valid_to).where(t.tag_bindings.c.tag == canonical)
     ).all()
-    if [dict(r._mapping) for r in existing] == [wanted]:
+    overlapping = [r for r in existing if _overlap(r.valid_from, r.valid_to, valid_from, valid_to)]
+    if [{k: v for k, v in r._mapping.items() if k != "id"} for r in overlapping] == [wanted]:
         return canonical
-    conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.tag == canonical))
+    for old in overlapping:
+        if valid_from is not None and (old.valid_from is None or old.valid_from < valid_from):
+            conn.execute(update(t.tag_bindings).where(t.tag_bindings.c.id == old.id).values(valid_to=valid_from))
+        else:
+            conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.id == old.id))
     conn.execute(insert(t.tag_bindings).values(tag=canonical, **wanted))
     if kind == "item":
         current = conn.execute(select(t.items.c.sku).where(t.items.c.tag == canonical)).first()
@@ -188,6 +200,10 @@ def bind_tag(
             conn.execute(update(t.items).where(t.items.c.tag == canonical).values(sku=ref))
     _bump(conn)
     return canonical
+
+
+def _overlap(a_from: datetime | None, a_to: datetime | None, b_from: datetime | None, b_to: datetime | None) -> bool:
+    return (a_from is None or b_to is None or a_from < b_to) and (b_from is None or a_to is None or b_from < a_to)
 
 
 def unbind_tag(conn: Connection, tag: str) -> bool:
@@ -242,7 +258,9 @@ def seed(
         for person in people:
             upsert_member(conn, person.id, person.name, store, is_staff=kind == "staff")
             for tag in person.tags:
-                bind_tag(conn, tag, "staff" if kind == "staff" else "member", person.id)
+                start, end = person.period(tag)
+                bind_tag(conn, tag, "staff" if kind == "staff" else "member", person.id, valid_from=start,
+                         valid_to=end)
     for item in items:
         canonical = normalise_tag(item.tag)
         if conn.execute(select(t.items.c.tag).where(t.items.c.tag == canonical)).first() is None:
@@ -254,6 +272,9 @@ def seed(
 
 def seed_from_store_file(conn: Connection, store_file: StoreFile) -> int:
     """Seed from a loaded store file (:func:`ingest.storefile.load_store_file`); idempotent."""
+    from ingest.db.crm_repo import seed_crm
     from ingest.db.storefile_adapter import seed_arguments
 
-    return seed(conn, **seed_arguments(store_file))
+    seed(conn, **seed_arguments(store_file))
+    seed_crm(conn, store_file)
+    return config_version(conn)

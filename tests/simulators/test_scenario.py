@@ -29,8 +29,8 @@ from simulators.world import World, run_scenario
 def test_demo_store_items_are_sgtin96_of_their_products() -> None:
     plan = load_store_plan(demo_store_path())
     gtins = {p.sku: p.gtin for p in plan.products}
-    assert len(plan.items) == 40 and 5 <= len(plan.members) <= 8 and len(plan.staff) == 1
-    assert {p.category for p in plan.products} == {"dairy", "bakery", "snacks", "drinks", "household"}
+    assert len(plan.items) == 42 and 5 <= len(plan.members) <= 8 and len(plan.staff) == 1
+    assert {p.category for p in plan.products} == {"dairy", "bakery", "snacks", "drinks", "household", "pharmacy"}
     for item in plan.items:
         decoded = decode_epc(item.epc)
         assert isinstance(decoded, Sgtin) and decoded.gtin == gtins[item.sku], item
