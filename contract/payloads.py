@@ -241,7 +241,7 @@ class BusinessEvent(_Model):
 
     schema_: Literal["sc.event/1"] = Field(default=EVENT_SCHEMA, alias="schema")
     store: Name
-    type: Literal["transaction", "alert", "inventory", "visit", "basket"]
+    type: Literal["transaction", "alert", "inventory", "visit", "basket", "offer"]
     at: AwareDatetime
     data: dict[str, Any]
 

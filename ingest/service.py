@@ -38,6 +38,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from contract.errors import ContractError
 from contract.payloads import Ack, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
 from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
+from crm.settings import CrmSettings
+from ingest import crm_store
 from ingest.db import edge, records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
@@ -45,7 +47,14 @@ from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.resolve import TagResolver
 from ingest.rules import StoreEngine
-from ingest.rules.model import Decision, ItemReturned, RuleSettings, SensorReading
+from ingest.rules.model import (
+    BasketChanged,
+    Decision,
+    ItemReturned,
+    RuleSettings,
+    SensorReading,
+    TransactionCommitted,
+)
 from ingest.rules.sensors import SensorRules
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
@@ -82,6 +91,8 @@ class IngestSettings:
     tick_s: float = 0.5
     db_retry_max_s: float = 5.0
     clock: Callable[[], datetime] = utc_now
+    crm_every_s: float = 60.0
+    """How often the tick looks for members whose list is due and for offers to expire."""
 
 
 @dataclass
@@ -123,6 +134,10 @@ class IngestService:
             e.gateway for e in self.store_file.exits if e.gateway is not None and e.decide_at == "edge"
         )
         """The gateways that decide exit alarms themselves: they get the allow list."""
+        self._crm_next = 0.0
+        self.crm_settings: CrmSettings = self.store_file.crm_settings()
+        """From the store file's ``[crm]`` section (the documented defaults without one)."""
+        self._crm_context = crm_store.EMPTY_CONTEXT
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -372,6 +387,10 @@ class IngestService:
         for d in decisions:
             if isinstance(d, ItemReturned):
                 edge.item_returned(conn, d)
+            elif isinstance(d, BasketChanged) and d.change == "removed":
+                crm_store.record_put_back(conn, self.store, d)
+        for member in sorted({d.member for d in decisions if isinstance(d, TransactionCommitted)}):
+            crm_store.after_commit(conn, self.store, member, now, self.crm_settings, self._crm_context)
         outgoing.commands.extend(edge.allow_commands(conn, self.store, self.exit_gateways, decisions, now))
         return outgoing
 
@@ -407,6 +426,16 @@ class IngestService:
         if decisions:
             self.stats.decisions += len(decisions)
             self._send(self._transact(lambda conn: self._apply(conn, decisions, now)))
+        if time.monotonic() >= self._crm_next:
+            self._crm_next = time.monotonic() + self.settings.crm_every_s
+            self.crm_tick(now)
+
+    def crm_tick(self, now: datetime) -> None:
+        """Expire offers past their window and give members whose period is due their personal list."""
+        lists, self._crm_context = self._transact(lambda conn: crm_store.tick(conn, self.store, now,
+                                                                                self.crm_settings))
+        if lists:
+            self.stats.extra["personal_lists"] = self.stats.extra.get("personal_lists", 0) + lists
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one database transaction; retry (never give up while running) on DB errors.

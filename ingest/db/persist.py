@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from contract.payloads import BusinessEvent, Command, utc_rfc3339
+from ingest import crm_store
 from ingest.db import schema as t
 from ingest.rules.model import (
     Alert,
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 ALARM_SECONDS = 5.0
 SENSOR_ALERT = "sensor"
 DISPLAY_WIDTH = 20
+OFFER_EVENT = "offer"
+"""The business event type of a personal offer's life (``data.kind``: ``offer_redeemed``)."""
 
 
 @dataclass
@@ -126,41 +129,56 @@ def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, o
     already = set(conn.execute(select(lines_table.c.tag).where(
         lines_table.c.tag.in_(tags), lines_table.c.returned_at.is_(None))).scalars())
     lines = [line for line in d.lines if line.tag not in already]
-    total, points = d.total, d.points
     if already:
         log.warning("transaction %s: %s were sold before and are left out", d.transaction_id, sorted(already))
-        total = sum((line.unit_price for line in lines), Decimal(0))
-        points = int(total)
     if not lines:
         return
+    # THE price function, with the member's active personal offers (loaded once for this commit).
+    priced, offers, consent = crm_store.price_sale(conn, store, d.member, lines, d.at)
+    total, points, saved = priced.total, priced.points, priced.saved
     conn.execute(insert(t.transactions).values(
         id=d.transaction_id, store=store, member=d.member, lane=d.lane, total=str(total), points=points,
-        trigger=d.trigger, at=d.at, explanation=explanation(d)))
+        trigger=d.trigger, at=d.at, explanation=explanation(d), saved=str(saved)))
     conn.execute(insert(t.transaction_lines), [
-        {"transaction_id": d.transaction_id, "tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price)}
-        for x in lines])
+        {"transaction_id": d.transaction_id, "tag": x.tag, "sku": x.sku, "name": x.name,
+         "unit_price": str(x.unit_price), "discount": str(x.discount), "offer_id": x.offer_id}
+        for x in priced.lines])
+    redeemed = crm_store.redeem(conn, store, d.transaction_id, priced, d.at)
+    crm_store.record_decision(conn, store, crm_store.charge_record(
+        d.member, d.transaction_id, d.lane, priced, redeemed, offers, consent, d.at))
     for line in lines:
         _upsert_item(conn, line.tag, line.sku, status="sold", zone=None, at=d.at)
     conn.execute(update(t.baskets).where(t.baskets.c.id == d.transaction_id).values(status="committed", updated_at=d.at))
     name = conn.execute(select(t.members.c.name).where(t.members.c.id == d.member)).scalar()
     out.events.append(_event(store, "transaction", d.at, {
         "id": d.transaction_id, "member": d.member, "member_name": name, "lane": d.lane,
-        "lines": [{"tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price)} for x in lines],
-        "total": str(total), "points": points, "trigger": d.trigger, "at": utc_rfc3339(d.at),
+        "lines": [{"tag": x.tag, "sku": x.sku, "name": x.name, "unit_price": str(x.unit_price),
+                   "discount": str(x.discount), "offer_id": x.offer_id} for x in priced.lines],
+        "total": str(total), "saved": str(saved), "points": points, "trigger": d.trigger, "at": utc_rfc3339(d.at),
     }))
+    for r in redeemed:
+        out.events.append(_event(store, OFFER_EVENT, d.at, {
+            "kind": "offer_redeemed", "offer_id": r.offer_id, "member": d.member, "sku": r.sku, "tag": r.tag,
+            "discount": str(r.discount), "transaction_id": d.transaction_id, "reason": r.reason,
+            "at": utc_rfc3339(d.at)}))
     for sku in sorted({x.sku for x in lines}):
         stock = _stock_event(conn, store, sku, d.lane, d.at)
         if stock is not None:
             out.events.append(stock)
     if d.display is not None and d.gateway is not None:
-        receipt = receipt_lines([x.name for x in lines], total, points)
+        receipt = receipt_lines([x.name for x in lines], total, points, saved=saved)
         out.commands.append(new_command(conn, store, d.gateway, "display", d.display, d.at, text=receipt,
                                         reason=f"receipt {d.transaction_id}"))
 
 
-def receipt_lines(names: list[str], total: Decimal, points: int, width: int = DISPLAY_WIDTH) -> list[str]:
-    """The two lines a 2×20 pole display shows for a sale: what was bought, then the total and points."""
+def receipt_lines(names: list[str], total: Decimal, points: int, width: int = DISPLAY_WIDTH, *,
+                  saved: Decimal = Decimal(0)) -> list[str]:
+    """The two lines a 2×20 pole display shows for a sale: what was bought (and what personal offers saved),
+    then the total and points."""
     what = names[0] if len(names) == 1 else f"{len(names)} items"
+    if saved > 0:
+        note = f"  saved {saved}"
+        what = f"{what[:max(0, width - len(note))]}{note}".strip()
     bottom = f"TOTAL {total}"
     earned = f"+{points} pts"
     if len(bottom) + 1 + len(earned) <= width:
