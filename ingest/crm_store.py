@@ -27,6 +27,8 @@ from sqlalchemy import Connection, insert, select, update
 from contract.payloads import utc_rfc3339
 from crm import guards
 from crm.cycles import purchase_cycles
+from crm.figures import PutBack, put_back_candidates
+from crm.guards import never_twice_guard
 from crm.model import (
     Consent,
     Deal,
@@ -381,3 +383,58 @@ def tick(conn: Connection, store: str, now: datetime, settings: CrmSettings) -> 
                          products=products, deals=deals) is not None:
             made += 1
     return made, context
+
+
+# -- put-back retargeting ------------------------------------------------------------------------------------
+
+PUT_BACK_RULE = "put_back_retarget"
+PUT_BACK_DAYS = 14
+"""A put-back older than this is no longer retargeted (as :func:`crm.figures.put_back_candidates`)."""
+
+
+def retarget(conn: Connection, store: str, member: str, now: datetime, settings: CrmSettings) -> list[Offer]:
+    """The member is back: each item put back lately and not bought since becomes an offer (with consent).
+
+    The offer takes ``base_discount_pct`` off, is active from now for ``offer_valid_days`` and its id names the
+    put-back, so a later visit does not make it again; an offer still valid for the same product comes first.
+    """
+    profile = member_profile(conn, store, member)
+    if profile is None or not profile.consent.offers:
+        return []
+    p = t.put_backs.c
+    since = now - timedelta(days=PUT_BACK_DAYS)
+    backs = [PutBack(member, r.sku, r.at) for r in conn.execute(select(p.sku, p.at).where(
+        p.store == store, p.member == member, p.at >= since, p.at <= now)).all()]
+    if not backs:
+        return []
+    products = _products(conn, (b.sku for b in backs))
+    infos = {sku: ProductInfo(sku=sku, name=r.name, category=r.category or "",
+                              brand="store" if r.brand == "store" else "national", price=_money(r.price),
+                              sensitive=bool(r.sensitive)) for sku, r in products.items()}
+    candidates = put_back_candidates(backs, member_history(conn, store, member), {member: profile}, infos, now,
+                                     within_days=PUT_BACK_DAYS)
+    existing = _member_offers(conn, store, member, now)
+    made: list[Offer] = []
+    for c in candidates:
+        product = infos[c.sku]
+        list_id = f"{member}:putback{c.put_back_at:%Y%m%d%H%M%S}"
+        oid = f"{member}:{list_id}:{c.sku}"
+        discount = (product.price * settings.base_discount_pct / Decimal(100)).quantize(Decimal("0.01"))
+        if discount <= 0 or any(o.id == oid for o in existing):
+            continue
+        if never_twice_guard(profile, c.sku, None, oid, now, existing) is not None:
+            continue
+        offer = Offer(id=oid, member=member, sku=c.sku, kind="price", discount_abs=discount, deal_id=None,
+                      active_from=now, active_to=now + timedelta(days=settings.offer_valid_days),
+                      reason=f"{discount} off {product.name}: you {c.reason}")
+        conn.execute(insert(t.offers).values(
+            id=offer.id, store=store, member=member, list_id=list_id, sku=offer.sku, kind=offer.kind,
+            discount_abs=str(offer.discount_abs), deal_id=None, active_from=offer.active_from,
+            active_to=offer.active_to, status="active", reason=offer.reason))
+        record_decision(conn, store, DecisionRecord(
+            kind="offer", member=member, rule=PUT_BACK_RULE, reason=offer.reason, at=now,
+            data={"offer_id": offer.id, "sku": offer.sku, "discount_abs": str(discount),
+                  "put_back_at": utc_rfc3339(c.put_back_at)},
+            context={"visit_at": utc_rfc3339(now), "within_days": str(PUT_BACK_DAYS)}))
+        made.append(offer)
+    return made

@@ -54,6 +54,7 @@ from ingest.rules.model import (
     RuleSettings,
     SensorReading,
     TransactionCommitted,
+    VisitOpened,
 )
 from ingest.rules.sensors import SensorRules
 from ingest.storefile import load_store_file
@@ -389,6 +390,8 @@ class IngestService:
                 edge.item_returned(conn, d)
             elif isinstance(d, BasketChanged) and d.change == "removed":
                 crm_store.record_put_back(conn, self.store, d)
+            elif isinstance(d, VisitOpened):
+                crm_store.retarget(conn, self.store, d.member, now, self.crm_settings)
         for member in sorted({d.member for d in decisions if isinstance(d, TransactionCommitted)}):
             crm_store.after_commit(conn, self.store, member, now, self.crm_settings, self._crm_context)
         outgoing.commands.extend(edge.allow_commands(conn, self.store, self.exit_gateways, decisions, now))

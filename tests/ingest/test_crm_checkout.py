@@ -22,6 +22,7 @@ from ingest.db import schema as t
 from ingest.db.admin import seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
+from ingest.rules.model import BasketChanged
 from ingest.service import IngestService, IngestSettings
 from ingest.storefile import load_store_file
 from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
@@ -231,3 +232,31 @@ def test_offers_past_their_window_expire_on_the_tick(db: Engine) -> None:
         assert conn.execute(select(t.offers.c.status).where(t.offers.c.id == milk.id)).scalar() == "active"
         crm_store.tick(conn, "teststore", milk.active_to, CrmSettings())
         assert conn.execute(select(t.offers.c.status).where(t.offers.c.id == milk.id)).scalar() == "expired"
+
+
+def put_back(engine: Engine, at: datetime) -> None:
+    with engine.begin() as conn:
+        crm_store.record_put_back(conn, "teststore", BasketChanged(
+            "basket-1", MEMBER, "lane-1", f"EPC:{BREAD_EPC}", "BREAD", "removed", at))
+        crm_store.record_put_back(conn, "teststore", BasketChanged(  # the same put-back told twice
+            "basket-1", MEMBER, "lane-1", f"EPC:{BREAD_EPC}", "BREAD", "removed", at))
+
+
+def test_an_item_put_back_becomes_an_offer_on_the_next_visit_once(db: Engine) -> None:
+    put_back(db, START)
+    with db.begin() as conn:
+        assert len(conn.execute(select(t.put_backs)).all()) == 1
+        [offer] = crm_store.retarget(conn, "teststore", MEMBER, START + timedelta(days=2), CrmSettings())
+        again = crm_store.retarget(conn, "teststore", MEMBER, START + timedelta(days=3), CrmSettings())
+        [decision] = conn.execute(select(t.crm_decisions)).all()
+    assert (offer.sku, offer.discount_abs, again) == ("BREAD", Decimal("0.11"), [])  # 5 % of 2.19
+    assert decision.rule == "put_back_retarget" and "put Rye bread back" in decision.reason
+
+
+def test_no_put_back_offer_without_consent_or_after_the_window(db: Engine) -> None:
+    put_back(db, START)
+    with db.begin() as conn:
+        assert crm_store.retarget(conn, "teststore", MEMBER, START + timedelta(days=15), CrmSettings()) == []
+        conn.execute(update(t.members).where(t.members.c.id == MEMBER).values(consent={"offers": False}))
+        assert crm_store.retarget(conn, "teststore", MEMBER, START + timedelta(days=1), CrmSettings()) == []
+        assert conn.execute(select(t.offers)).all() == []
