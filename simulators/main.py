@@ -316,3 +316,66 @@ def evaluate_command(
         console.print(f"[red]target missed:[/red] {miss}")
     if check and misses:
         raise typer.Exit(1)
+
+
+@app.command("quarter")
+def quarter_command(
+    db: Annotated[str, typer.Option(help="database URL, e.g. sqlite:///.run/store.db (migrated first)")],
+    store_file: Annotated[Path | None, typer.Option(help="store file (TOML); default: the demo store")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the members and their rhythms")] = 1,
+    weeks: Annotated[int, typer.Option(help="weeks to simulate", min=1)] = 13,
+    members: Annotated[int, typer.Option(help="generated members besides the store file's", min=0)] = 40,
+    start: Annotated[
+        str | None, typer.Option(help="first day (YYYY-MM-DD, UTC); default: so that the quarter ends this week")
+    ] = None,
+) -> None:
+    """Fast-forward a quarter of members' shopping through ingest's persistence and the member rules, so the
+    dashboard shows history: purchase cycles, personal lists every 14 days, redeemed offers, a campaign,
+    put-backs and disputes."""
+    from datetime import UTC, date, datetime, timedelta
+    from decimal import Decimal
+
+    from ingest.db.engine import make_engine
+    from ingest.db.migrate import upgrade
+    from ingest.storefile import StoreFileError, load_store_file
+    from simulators.quarter import QuarterSettings, run_quarter
+    from simulators.quarter_figures import store_figures
+
+    if start is None:
+        today = datetime.now(UTC).date()
+        first = today - timedelta(days=today.weekday(), weeks=weeks)
+    else:
+        first = date.fromisoformat(start)
+    try:
+        plan = load_store_file(store_file or demo_store_path())
+    except StoreFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    engine = make_engine(db)
+    upgrade(engine)
+    settings = QuarterSettings(seed=seed, weeks=weeks, generated_members=members,
+                               start=datetime(first.year, first.month, first.day, tzinfo=UTC))
+    report = run_quarter(engine, plan, settings)
+    with engine.connect() as conn:
+        figures = store_figures(conn, report.store, report.start, report.end)
+    table = Table(title=f"{report.store}: {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rates = [r.rate for r in figures.retention if r.rate is not None]
+    for name, value in (
+        ("members (joined, churned)", f"{report.members} ({report.joined}, {report.churned})"),
+        ("visits / sales", f"{report.visits} / {report.transactions}"),
+        ("revenue / saved by offers", f"{report.revenue} / {report.saved}"),
+        ("lists / offers / redeemed", f"{report.lists} / {report.offers} / {report.redeemed}"),
+        ("put-backs", str(report.put_backs)),
+        ("disputes", ", ".join(report.disputes) or "none"),
+        ("acquisition rate", str(figures.acquisition_rate)),
+        ("unit acquisition cost", str(figures.unit_acquisition_cost)),
+        ("weekly retention (mean)", str((sum(rates, Decimal(0)) / len(rates)).quantize(rates[0])) if rates else "n/a"),
+        ("funnel entered/picked/basket/paid",
+         f"{figures.funnel.entered}/{figures.funnel.picked}/{figures.funnel.basket}/{figures.funnel.paid}"),
+        ("revenue share of top 20 % members", str(figures.pareto.member_share)),
+        ("revenue share of top 20 % products", str(figures.pareto.product_share)),
+    ):
+        table.add_row(name, value)
+    Console().print(table)
