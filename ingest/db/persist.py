@@ -138,7 +138,8 @@ def _commit_transaction(conn: Connection, store: str, d: TransactionCommitted, o
     total, points, saved = priced.total, priced.points, priced.saved
     conn.execute(insert(t.transactions).values(
         id=d.transaction_id, store=store, member=d.member, lane=d.lane, total=str(total), points=points,
-        trigger=d.trigger, at=d.at, explanation=explanation(d), saved=str(saved)))
+        trigger=d.trigger, at=d.at, explanation=explanation(d) if d.rule or d.evidence else None,
+        saved=str(saved)))
     conn.execute(insert(t.transaction_lines), [
         {"transaction_id": d.transaction_id, "tag": x.tag, "sku": x.sku, "name": x.name,
          "unit_price": str(x.unit_price), "discount": str(x.discount), "offer_id": x.offer_id}
