@@ -249,7 +249,7 @@ def put_back_candidates(put_backs: Iterable[PutBack], purchases: Iterable[Purcha
         if last_bought is not None and last_bought >= at:
             continue
         out.append(RetargetCandidate(member, sku, at, f"put {product.name} back at {at:%Y-%m-%d %H:%M} "
-                                                      "and has not bought it since"))
+                                                      "and have not bought it since"))
     return tuple(out)
 
 
