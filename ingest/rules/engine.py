@@ -123,6 +123,10 @@ class StoreEngine:
         self._last_alarm: dict[str, datetime] = {}
         self._gates = ExitGateDetector(exits)
         self._gate_zones = self._gates.zones()
+        self._gate_reports: dict[tuple[str, str, str, int, datetime, int], datetime] = {}
+        """Gate reads already fed to the detector: a redelivered report is not more evidence."""
+        self._gate_memory = timedelta(seconds=max(
+            (max(g.window_s, g.chatter_window_s) for g in self._gates.gates), default=0.0))
         self._edge_exits = frozenset(edge_exits)
         self._watch = AnomalyWatch(
             self._zones, min_rssi=settings.min_rssi, clone_window_s=clone_window_s, sold_grace_s=sold_grace_s,
@@ -146,7 +150,7 @@ class StoreEngine:
             self._latest = sighting.at
         out.extend(self._watch.observe(sighting, sold=sighting.tag in self._sold))
         if sighting.zone.name in self._gate_zones:
-            if sighting.event == "seen":
+            if sighting.event == "seen" and self._first_report(sighting):
                 self._gate(sighting, out)
         elif sighting.kind == "member":
             if sighting.ref is not None:
@@ -164,6 +168,9 @@ class StoreEngine:
         out.extend(self._inventory.tick(now))
         out.extend(self._visits.expire(now))
         self._gates.tick(now)
+        if len(self._gate_reports) > _ALARM_MEMORY_PRUNE:
+            horizon = now - self._gate_memory
+            self._gate_reports = {key: at for key, at in self._gate_reports.items() if at > horizon}
         self._watch.forget(now)
         if len(self._last_alarm) > _ALARM_MEMORY_PRUNE:
             horizon = now - self._alarm_repeat
@@ -303,6 +310,15 @@ class StoreEngine:
 
     def _freeze(self, basket: Basket, s: Sighting, out: list[Decision]) -> None:
         """The card left: items put back just before it walked out with it; then wait for the settle time."""
+        for tag, joined in list(basket.lines.items()):
+            if joined.evidence.at > s.at:  # read after the card left, delivered out of order: not theirs
+                del basket.lines[tag]
+                del self._basket_of_item[tag]
+                out.append(BasketChanged(basket.basket_id, basket.member, basket.lane.name, tag,
+                                         joined.product.sku, "removed", s.at, (joined.evidence, s.evidence()),
+                                         rule="lane-basket", params=self._lane_params(),
+                                         zone_sequence=self._watch.zone_sequence(tag)))
+                out.append(DisallowTags((tag,), "read after its member left the lane"))
         for tag, (line, left_at) in list(basket.put_back.items()):
             if s.at - left_at <= self._together and tag not in self._sold and tag not in self._basket_of_item:
                 self._add_line(basket, line, s.at, out)
@@ -459,6 +475,15 @@ class StoreEngine:
         return self._watch.zone_sequence(card) or (basket.lane.name,)
 
     # -- exit gates ------------------------------------------------------------------------------
+
+    def _first_report(self, s: Sighting) -> bool:
+        """Not a redelivery of a gate read the detector has counted (the raw reads of a gateway's chunk may
+        share a time, but a smoothed report names its reader, antenna, time and count)."""
+        key = (s.tag, s.zone.name, s.reader, s.antenna, s.at, s.count)
+        if key in self._gate_reports:
+            return False
+        self._gate_reports[key] = s.at
+        return True
 
     def _gate(self, s: Sighting, out: list[Decision]) -> None:
         """A read in a gate zone: only a departure (inner then outer) decides anything."""
