@@ -1,0 +1,615 @@
+"""A Hypothesis state machine of checkout: members, items, lanes and the exit, with the noise of a real store.
+
+The test keeps the ground truth itself — where each member and item physically is, who stood in which
+lane when, which items physically passed the exit — and feeds the pure engine what the readers would
+report: strong reads, weak stray reads, single glimpses, duplicates, reordered delivery (a bounded buffer
+of pending sightings released in random order), restarts (a new engine built from what ingest reloads from
+its database: the sold items and the items' last zones), returns and time passing.
+
+Reordering is bounded by the walk to the exit: what the lanes reported is delivered before the same
+items' exit reads (a member needs longer to reach the door than a batch needs to reach ingest). After a
+restart, reads the old engine already processed are not replayed (ingest drops a batch it has stored).
+
+Invariants: a basket commits at most once and an item is sold at most once (between returns); a
+transaction's amount is the sum of its distinct items at catalog prices; every physical pass of an unpaid
+item through the exit raises exactly one alarm, a pass of an item sold by then none; no alarm for an item
+that never passed the exit; nobody is charged for an item read in the lane while they were not there;
+a clean checkout (one member alone in the lane, every read delivered) charges every unsold item carried,
+returned ones included.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from ingest.rules import StoreEngine
+from ingest.rules.exitgate import Departure, ExitGate
+from ingest.rules.model import (
+    BasketChanged,
+    Decision,
+    ItemMoved,
+    Product,
+    ReadEvent,
+    RuleSettings,
+    Sighting,
+    TagKind,
+    TheftAlarm,
+    TransactionCommitted,
+    Zone,
+)
+
+T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+SETTINGS = RuleSettings()
+STRONG, WEAK = -50.0, SETTINGS.min_rssi - 15.0
+LANES = ("lane-1", "lane-2")
+EXIT = "exit"
+ZONES = {
+    z.name: z
+    for z in (
+        Zone("entrance", "entrance"),
+        Zone("shelf", "shelf"),
+        Zone("lane-1", "lane", display="lane-1-display", gateway="gw1"),
+        Zone("lane-2", "lane", display="lane-2-display", gateway="gw1"),
+        Zone(EXIT, "exit", alarm="exit-alarm", gateway="gw1"),
+        Zone("exit-inner", "exit", alarm="exit-alarm", gateway="gw1"),
+        Zone("exit-outer", "exit", alarm="exit-alarm", gateway="gw1"),
+    )
+}
+PRODUCTS = {
+    p.sku: p
+    for p in (
+        Product("MILK", "Organic milk 1 l", Decimal("1.29")),
+        Product("BREAD", "Rye bread", Decimal("2.49")),
+        Product("COFFEE", "Coffee beans 500 g", Decimal("6.99")),
+    )
+}
+ITEMS = {f"EPC:3074257BF7194E40000000{n:02X}": sku
+         for n, sku in enumerate(("MILK", "MILK", "BREAD", "BREAD", "COFFEE", "COFFEE"), start=1)}
+MEMBERS = {"UID:0F003A6B5C": "M-1001", "UID:0F003A6B5D": "M-1002", "UID:0F003A6B5E": "M-1003"}
+CARD_OF = {member: card for card, member in MEMBERS.items()}
+BUFFER = 6
+"""At most this many sightings wait for delivery; the oldest is delivered when one more arrives."""
+
+
+def sighting(tag: str, zone: str, at: datetime, event: ReadEvent = "seen", *, rssi: float | None = STRONG,
+             count: int = 2, first: datetime | None = None) -> Sighting:
+    kind: TagKind
+    if tag in MEMBERS:
+        kind, ref = "member", MEMBERS[tag]
+    elif tag in ITEMS:
+        kind, ref = "item", ITEMS[tag]
+    else:
+        kind, ref = "unknown", None
+    return Sighting(tag=tag, kind=kind, ref=ref, zone=ZONES[zone], gateway="gw1", reader=f"{zone}-reader",
+                    antenna=1, rssi=rssi, count=count, event=event, first_seen=first or at, at=at)
+
+
+@dataclass
+class Pass:
+    """One item physically carried out through the exit."""
+
+    tag: str
+    life: int
+    sightings: list[Sighting]
+    alarms: int = 0
+    engines: set[int] = field(default_factory=set)
+    """The engine incarnations its exit reads were delivered to (see ``Checkout.restart``)."""
+    alarmed_by: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Session:
+    """A member's card in a lane, from walking in to walking out (the truth, not what was reported)."""
+
+    member: str
+    lane: str
+    since: datetime
+    until: datetime | None = None
+
+
+@dataclass
+class Item:
+    tag: str
+    where: str = "shelf"
+    """'shelf', 'carried' (by ``carrier``) or 'gone' (out of the store)."""
+    carrier: str | None = None
+    life: int = 0
+    """Bumped by a return: an item may be sold once per life."""
+    lane_seen: dict[str, datetime] = field(default_factory=dict)
+    """Lanes where the item's presence began to be reported in the current visit -> that first_seen."""
+
+
+GATE = ExitGate("exit", "exit-inner", "exit-outer", alarm="exit-alarm", gateway="gw1")
+
+
+class Checkout(RuleBasedStateMachine):
+    """A store whose exit is one zone (no ``[[exits]]``): any read there is a pass, decided by ingest."""
+
+    exits: tuple[ExitGate, ...] = ()
+    edge_exits: frozenset[str] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = T0
+        self.engine = self.new_engine()
+        self.gate_noise_left = dict.fromkeys(ITEMS, 3)
+        """Noise passes at the gate per item, kept under the gate's chatter limit (static stock is silent)."""
+        self.pending: list[Sighting] = []
+        self.delivered: list[Sighting] = []
+        """Delivered to the current engine (replays come from here)."""
+        self.position = 0
+        self.incarnation = 0
+        # the truth
+        self.member_at: dict[str, str] = dict.fromkeys(CARD_OF, "outside")
+        self.sessions: dict[str, Session] = {}
+        self.all_sessions: list[Session] = []
+        self.items = {tag: Item(tag) for tag in ITEMS}
+        self.passes: list[Pass] = []
+        self.pass_of: dict[int, Pass] = {}
+        # what the engine decided (and what ingest would persist)
+        self.sold: dict[str, str] = {}
+        """tag -> transaction id, for the item's current life."""
+        self.sold_life: dict[str, int] = {}
+        self.sales: set[tuple[str, int]] = set()
+        """(tag, life) of every sale."""
+        self.locations: dict[str, str] = {}
+        self.transactions: set[str] = set()
+        self.joins: dict[tuple[str, str], datetime] = {}
+        """(basket id, tag) -> read time of the read that made the item join."""
+        self.clean_baskets: list[tuple[str, list[str]]] = []
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def emit(self, s: Sighting) -> None:
+        self.pending.append(s)
+        while len(self.pending) > BUFFER:
+            self.deliver(self.pending.pop(0))
+
+    def deliver(self, s: Sighting) -> None:
+        self.position += 1
+        self.delivered.append(s)
+        passed = self.pass_of.get(id(s))
+        if passed is not None:
+            passed.engines.add(self.incarnation)
+        self.record(self.engine.observe(s), passed)
+
+    def is_sold(self, tag: str, life: int) -> bool:
+        return (tag, life) in self.sales
+
+    def flush(self, seed: int = 0) -> None:
+        batch, self.pending = self.pending, []
+        random.Random(seed).shuffle(batch)
+        for s in batch:
+            self.deliver(s)
+
+    def record(self, decisions: list[Decision], cause: Pass | None) -> None:
+        for d in decisions:
+            if isinstance(d, BasketChanged) and d.change == "added":
+                assert d.evidence, f"{d.tag} joined {d.basket_id} without evidence"
+                self.joins[(d.basket_id, d.tag)] = d.evidence[0].at
+            elif isinstance(d, TransactionCommitted):
+                self.check_transaction(d)
+            elif isinstance(d, ItemMoved):
+                self.locations[d.tag] = d.zone
+            elif isinstance(d, TheftAlarm | Departure):
+                # an edge gate's Departure of an unpaid item: the gateway sounded the alarm itself
+                assert isinstance(d, Departure) == bool(self.edge_exits), d
+                assert cause is not None and cause.tag == d.tag, (
+                    f"alarm for {d.tag}, which did not pass the exit (caused by {cause})")
+                cause.alarms += 1
+                assert not self.is_sold(d.tag, cause.life), f"{d.tag} was sold and still sounded the alarm"
+                assert self.incarnation not in cause.alarmed_by, f"one pass of {d.tag} sounded two alarms"
+                cause.alarmed_by.add(self.incarnation)
+                if isinstance(d, TheftAlarm):
+                    assert d.alarm == "exit-alarm" and d.gateway == "gw1"
+
+    def check_transaction(self, tx: TransactionCommitted) -> None:
+        assert tx.transaction_id not in self.transactions, f"basket {tx.transaction_id} committed twice"
+        self.transactions.add(tx.transaction_id)
+        tags = [line.tag for line in tx.lines]
+        assert tags and len(tags) == len(set(tags)), f"{tx.transaction_id}: lines {tags}"
+        for line in tx.lines:
+            assert line.sku == ITEMS[line.tag] and line.unit_price == PRODUCTS[line.sku].price, line
+        assert tx.total == sum((PRODUCTS[ITEMS[tag]].price for tag in tags), Decimal(0)), tx
+        for tag in tags:
+            item = self.items[tag]
+            assert not self.is_sold(tag, item.life), f"{tag} sold twice: {self.sold[tag]} and {tx.transaction_id}"
+            self.sold[tag], self.sold_life[tag] = tx.transaction_id, item.life
+            self.sales.add((tag, item.life))
+            joined = self.joins.get((tx.transaction_id, tag))
+            assert joined is not None, f"{tag} charged in {tx.transaction_id} without joining it"
+            # the member may have walked out and back in before the settle time: the same basket goes on
+            assert any(
+                s.member == tx.member and s.lane == tx.lane
+                and s.since <= joined and (s.until is None or joined <= s.until)
+                for s in self.all_sessions
+            ), f"{tx.member} charged for {tag}, read in {tx.lane} at {joined} when they were not there"
+            for p in self.passes:  # an item that sounded the alarm as it left is not charged afterwards
+                assert not (p.tag == tag and p.life == item.life and p.alarms), f"{tag} charged after its alarm"
+
+    def open_session(self, member: str, lane: str) -> Session:
+        s = Session(member, lane, self.now)
+        self.sessions[member] = s
+        self.all_sessions.append(s)
+        return s
+
+    def step(self, seconds: float = 0.5) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def carried(self, member: str) -> list[Item]:
+        return [i for i in self.items.values() if i.where == "carried" and i.carrier == member]
+
+    def in_store(self) -> list[str]:
+        return [m for m, at in self.member_at.items() if at == "store"]
+
+    def in_lane(self) -> list[str]:
+        return [m for m, at in self.member_at.items() if at in LANES]
+
+    @initialize(data=st.data())
+    def shoppers(self, data: st.DataObject) -> None:
+        """Everyone is in the store, each with a few items from the shelf."""
+        for member in CARD_OF:
+            self.member_at[member] = "store"
+            self.emit(sighting(CARD_OF[member], "entrance", self.now))
+            for item in self.items.values():
+                if item.where == "shelf" and data.draw(st.booleans()):
+                    item.where, item.carrier = "carried", member
+            self.step()
+
+    # -- members -------------------------------------------------------------------------------------
+
+    @precondition(lambda self: "outside" in self.member_at.values())
+    @rule(data=st.data())
+    def enter(self, data: st.DataObject) -> None:
+        member = data.draw(st.sampled_from(sorted(m for m, at in self.member_at.items() if at == "outside")))
+        self.member_at[member] = "store"
+        self.emit(sighting(CARD_OF[member], "entrance", self.now))
+        self.step()
+
+    @precondition(lambda self: any(i.where == "shelf" for i in self.items.values()) and self.in_store())
+    @rule(data=st.data())
+    def pick(self, data: st.DataObject) -> None:
+        member = data.draw(st.sampled_from(self.in_store()))
+        item = data.draw(st.sampled_from([i for i in self.items.values() if i.where == "shelf"]))
+        item.where, item.carrier = "carried", member
+        self.step()
+
+    @precondition(lambda self: any(self.carried(m) for m in self.in_store()))
+    @rule(data=st.data())
+    def put_down(self, data: st.DataObject) -> None:
+        item = data.draw(st.sampled_from([i for m in self.in_store() for i in self.carried(m)]))
+        item.where, item.carrier = "shelf", None
+        self.step()
+
+    @precondition(lambda self: any(i.where == "shelf" for i in self.items.values()))
+    @rule(data=st.data(), strong=st.booleans(), count=st.integers(1, 3))
+    def item_read(self, data: st.DataObject, strong: bool, count: int) -> None:
+        """A shelf item read on its shelf, or weakly by a lane's antenna next to it (a stray)."""
+        item = data.draw(st.sampled_from([i for i in self.items.values() if i.where == "shelf"]))
+        zone = "shelf" if strong else data.draw(st.sampled_from(LANES))
+        self.emit(sighting(item.tag, zone, self.now, rssi=STRONG if strong else WEAK, count=count))
+        self.step(0.25)
+
+    @precondition(lambda self: self.in_store())
+    @rule(data=st.data())
+    def walk_into_lane(self, data: st.DataObject) -> None:
+        member = data.draw(st.sampled_from(self.in_store()))
+        lane = data.draw(st.sampled_from(LANES))
+        self.member_at[member] = lane
+        session = self.open_session(member, lane)
+        for item in self.carried(member):
+            item.lane_seen.clear()
+        self.emit(sighting(CARD_OF[member], lane, self.now, first=session.since))
+        self.step()
+
+    @precondition(lambda self: any(self.carried(m) for m in self.in_store()))
+    @rule(data=st.data(), leave=st.booleans())
+    def visit_a_lane(self, data: st.DataObject, leave: bool) -> None:
+        """Walk into a lane with what one carries, get it read (with noise), perhaps walk out again."""
+        member = data.draw(st.sampled_from([m for m in self.in_store() if self.carried(m)]))
+        lane = data.draw(st.sampled_from(LANES))
+        self.member_at[member] = lane
+        session = self.open_session(member, lane)
+        for item in self.carried(member):
+            item.lane_seen.clear()
+        self.emit(sighting(CARD_OF[member], lane, self.now, first=session.since))
+        self.step()
+        self.lane_reads_of(member, data)
+        if leave:
+            self.walk_out_of_lane_now(member)
+
+    @precondition(lambda self: self.in_lane())
+    @rule(data=st.data())
+    def card_read_again(self, data: st.DataObject) -> None:
+        member = data.draw(st.sampled_from(self.in_lane()))
+        session = self.sessions[member]
+        self.emit(sighting(CARD_OF[member], session.lane, self.now, first=session.since))
+        self.step()
+
+    @precondition(lambda self: any(self.carried(m) for m in self.in_lane()))
+    @rule(data=st.data())
+    def lane_reads(self, data: st.DataObject) -> None:
+        """What a member carries, read in the member's lane: strongly, once only, weakly, or not at all."""
+        self.lane_reads_of(data.draw(st.sampled_from([m for m in self.in_lane() if self.carried(m)])), data)
+
+    def lane_reads_of(self, member: str, data: st.DataObject) -> None:
+        lane = self.sessions[member].lane
+        for item in self.carried(member):
+            kind = data.draw(st.sampled_from(["strong", "glimpse", "weak", "missed"]))
+            if kind == "missed":
+                continue
+            first = item.lane_seen.setdefault(lane, self.now) if kind != "weak" else self.now
+            self.emit(sighting(item.tag, lane, self.now, rssi=WEAK if kind == "weak" else STRONG,
+                               count=1 if kind == "glimpse" else 3, first=first))
+            self.step(0.25)
+
+    @precondition(lambda self: any(self.carried(m) for m in self.in_lane()))
+    @rule(data=st.data())
+    def put_back(self, data: st.DataObject) -> None:
+        """The member puts an item back on a shelf by the lane and stays a while (longer than
+        ``leave_together_s``): the item is not theirs."""
+        member = data.draw(st.sampled_from([m for m in self.in_lane() if self.carried(m)]))
+        item = data.draw(st.sampled_from(self.carried(member)))
+        lane = self.sessions[member].lane
+        first = item.lane_seen.pop(lane, None)
+        if first is not None:
+            self.emit(sighting(item.tag, lane, self.now, "left", first=first))
+        item.where, item.carrier = "shelf", None
+        self.step(SETTINGS.leave_together_s + 1.0)
+
+    @precondition(lambda self: self.in_lane())
+    @rule(data=st.data())
+    def walk_out_of_lane(self, data: st.DataObject) -> None:
+        self.walk_out_of_lane_now(data.draw(st.sampled_from(self.in_lane())))
+
+    def walk_out_of_lane_now(self, member: str) -> None:
+        session = self.sessions.pop(member)
+        session.until = self.now
+        for item in self.carried(member):
+            first = item.lane_seen.pop(session.lane, None)
+            if first is not None:
+                self.emit(sighting(item.tag, session.lane, self.now, "left", first=first))
+        self.emit(sighting(CARD_OF[member], session.lane, self.now, "left", first=session.since))
+        self.member_at[member] = "store"
+        self.step()
+
+    @precondition(lambda self: self.in_store())
+    @rule(data=st.data(), seed=st.integers(0, 2**16), reads=st.integers(1, 3))
+    def walk_out_of_the_store(self, data: st.DataObject, seed: int, reads: int) -> None:
+        """Through the exit, with whatever the member carries (paid for or not)."""
+        member = data.draw(st.sampled_from(self.in_store()))
+        self.flush(seed)  # the lanes' reports reach ingest before the member reaches the door
+        for s in self.through_the_exit(CARD_OF[member], reads):
+            self.emit(s)
+        for item in self.carried(member):
+            exit_reads = self.through_the_exit(item.tag, reads)
+            passed = Pass(item.tag, item.life, exit_reads)
+            self.passes.append(passed)
+            for s in exit_reads:
+                self.pass_of[id(s)] = passed
+                self.emit(s)
+            item.where, item.carrier = "gone", None
+        self.member_at[member] = "outside"
+        self.step(1.0)
+
+    def through_the_exit(self, tag: str, reads: int) -> list[Sighting]:
+        """The reports of one tag walking out: single-zone exit reads, or inner then outer at a gate."""
+        if not self.exits:
+            return [sighting(tag, EXIT, self.now + timedelta(seconds=0.2 * n), count=1, first=self.now)
+                    for n in range(reads)]
+        count = -(-GATE.min_reads // reads)
+        inner = [sighting(tag, GATE.inner, self.now + timedelta(seconds=0.2 * n), count=count, first=self.now)
+                 for n in range(reads)]
+        out_at = self.now + timedelta(seconds=0.8)
+        outer = [sighting(tag, GATE.outer, out_at + timedelta(seconds=0.2 * n), count=count, first=out_at)
+                 for n in range(reads)]
+        return inner + outer
+
+    @precondition(lambda self: self.exits and any(
+        i.where != "gone" and self.gate_noise_left[i.tag] for i in self.items.values()))
+    @rule(data=st.data(), kind=st.sampled_from(["dwelling", "entering", "weak", "glimpses"]))
+    def noise_at_the_gate(self, data: st.DataObject, kind: str) -> None:
+        """An item in the store read by the gate without leaving: it lies by the door, is carried in
+        through the gate, is read weakly on both sides, or is glimpsed once on each side."""
+        item = data.draw(st.sampled_from(
+            [i for i in self.items.values() if i.where != "gone" and self.gate_noise_left[i.tag]]))
+        self.gate_noise_left[item.tag] -= 1
+        first = self.now
+        later = self.now + timedelta(seconds=0.5)
+        reads = {
+            "dwelling": [(GATE.inner, first, STRONG, 3), (GATE.inner, later, STRONG, 3)],
+            "entering": [(GATE.outer, first, STRONG, 3), (GATE.inner, later, STRONG, 3)],
+            "weak": [(GATE.inner, first, WEAK, 3), (GATE.outer, later, WEAK, 3)],
+            "glimpses": [(GATE.inner, first, STRONG, 1), (GATE.outer, later, STRONG, 1)],
+        }[kind]
+        for zone, at, rssi, count in reads:
+            self.emit(sighting(item.tag, zone, at, rssi=rssi, count=count, first=first))
+        self.step(GATE.window_s + 1.0)  # the gate forgets the pass before anything else happens there
+
+    # -- delivery and time ---------------------------------------------------------------------------
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def deliver_one(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, len(self.pending) - 1))
+        self.deliver(self.pending.pop(index))
+
+    @precondition(lambda self: self.delivered)
+    @rule(data=st.data())
+    def duplicate(self, data: st.DataObject) -> None:
+        """A report delivered again (redelivery or a repeated report), later and in any order."""
+        self.emit(data.draw(st.sampled_from(self.delivered)))
+
+    @rule(seed=st.integers(0, 2**16))
+    def deliver_all(self, seed: int) -> None:
+        self.flush(seed)
+
+    @rule(seconds=st.sampled_from([0.5, 1.5, SETTINGS.settle_time_s + 0.5, SETTINGS.alarm_repeat_s + 1]))
+    def time_passes(self, seconds: float) -> None:
+        self.step(seconds)
+        self.position += 1
+        self.record(self.engine.tick(self.now), None)
+
+    @rule()
+    def restart(self) -> None:
+        """Ingest restarts: a new engine from the database's facts; unprocessed reports still arrive."""
+        self.engine = self.new_engine(sold=self.persisted_sold(), locations=dict(self.locations))
+        self.delivered = []
+        self.incarnation += 1
+
+    def new_engine(self, sold: set[str] | None = None, locations: dict[str, str] | None = None) -> StoreEngine:
+        return StoreEngine(ZONES, PRODUCTS, SETTINGS, sold=sold or (), locations=locations,
+                           exits=self.exits, edge_exits=self.edge_exits)
+
+    def persisted_sold(self) -> set[str]:
+        return {tag for tag, life in self.sold_life.items() if life == self.items[tag].life}
+
+    @precondition(lambda self: any(self.returnable()))
+    @rule(data=st.data())
+    def item_returned(self, data: st.DataObject) -> None:
+        """A sold item comes back to the service desk and onto the shelf: it is stock again."""
+        item = data.draw(st.sampled_from(list(self.returnable())))
+        self.position += 1
+        self.record(self.engine.mark_returned(item.tag, self.now, ITEMS[item.tag]), None)
+        # a return comes long after the sale: the reads of that visit are not delivered again
+        self.delivered = [s for s in self.delivered if s.tag != item.tag]
+        item.life += 1
+        item.where, item.carrier = "shelf", None
+        self.step()
+
+    def returnable(self) -> list[Item]:
+        pending = {s.tag for s in self.pending}
+        return [i for i in self.items.values()
+                if i.where == "gone" and i.tag in self.persisted_sold() and i.tag not in pending]
+
+    # -- a clean checkout must charge -------------------------------------------------------------------
+
+    @precondition(lambda self: any(self.clean_candidates()))
+    @rule(data=st.data())
+    def clean_checkout(self, data: st.DataObject) -> None:
+        """One member alone in a lane with clean reads, everything delivered in order: every unsold
+        item carried is charged once the settle time has passed."""
+        member, lane = data.draw(st.sampled_from(list(self.clean_candidates())))
+        self.flush()
+        if self.engine.lane_view(lane).members:
+            return  # the engine still believes someone is there (see test_engine_view_matches_the_lanes)
+        session = self.open_session(member, lane)
+        self.member_at[member] = lane
+        reads = [sighting(CARD_OF[member], lane, self.now, first=session.since)]
+        items = self.carried(member)
+        self.step()
+        reads += [sighting(i.tag, lane, self.now, count=SETTINGS.min_reads) for i in items]
+        self.step()
+        reads += [sighting(i.tag, lane, self.now, "left", first=self.now - timedelta(seconds=0.5))
+                  for i in items]
+        reads.append(sighting(CARD_OF[member], lane, self.now, "left", first=session.since))
+        session.until = self.now
+        self.sessions.pop(member, None)
+        self.member_at[member] = "store"
+        for s in reads:
+            self.deliver(s)
+        self.step(SETTINGS.settle_time_s + 0.5)
+        self.position += 1
+        self.record(self.engine.tick(self.now), None)
+        unpaid = [i.tag for i in items if not self.is_sold(i.tag, i.life)]
+        assert not unpaid, f"{member} checked out alone in {lane} and was not charged for {unpaid}"
+
+    def clean_candidates(self) -> list[tuple[str, str]]:
+        taken = {self.sessions[m].lane for m in self.in_lane()}
+        return [(m, lane) for m in self.in_store() if self.carried(m) for lane in LANES if lane not in taken]
+
+    # -- invariants ---------------------------------------------------------------------------------------
+
+    @invariant()
+    def buffer_is_bounded(self) -> None:
+        assert len(self.pending) <= BUFFER
+
+    def teardown(self) -> None:
+        """Everything delivered and time passed: every unpaid pass through the exit gave one alarm."""
+        self.flush()
+        self.position += 1
+        self.record(self.engine.tick(self.now + timedelta(seconds=SETTINGS.settle_time_s + 1)), None)
+        event(f"transactions: {min(len(self.transactions), 5)}")
+        event(f"passes: {min(len(self.passes), 5)}")
+        event(f"unpaid passes: {min(sum(not self.is_sold(p.tag, p.life) for p in self.passes), 5)}")
+        event(f"paid passes: {min(sum(self.is_sold(p.tag, p.life) for p in self.passes), 5)}")
+        event(f"returns: {min(sum(i.life for i in self.items.values()), 3)}")
+        for p in self.passes:
+            assert p.engines, f"the exit reads of {p.tag} never arrived"
+            if not self.is_sold(p.tag, p.life):
+                # the engine's memory of recent alarms is not rebuilt on a restart: a pass whose exit
+                # reads straddle one may alarm once per engine (see the module docstring)
+                # and a gate's detector, rebuilt empty, may hear only half of such a pass (no departure)
+                least = 1 if len(p.engines) == 1 or not self.exits else 0
+                assert least <= p.alarms <= len(p.engines), f"{p.tag} left unpaid and sounded {p.alarms} alarms"
+            else:
+                assert p.alarms == 0, f"{p.tag} was paid for and sounded the alarm"
+
+
+Checkout.TestCase.settings = settings(
+    max_examples=80, stateful_step_count=60, deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_checkout_through_an_exit_zone = Checkout.TestCase
+
+
+class CheckoutThroughAGate(Checkout):
+    """The exit is an inner/outer gate decided by ingest: a departure (inner, then outer) is a pass."""
+
+    exits = (GATE,)
+
+
+class CheckoutThroughAnEdgeGate(Checkout):
+    """The gateway decides the gate's alarm: the engine reports an unpaid item's ``Departure`` instead."""
+
+    exits = (GATE,)
+    edge_exits = frozenset({GATE.name})
+
+
+CheckoutThroughAGate.TestCase.settings = Checkout.TestCase.settings
+CheckoutThroughAnEdgeGate.TestCase.settings = Checkout.TestCase.settings
+test_checkout_through_a_gate = CheckoutThroughAGate.TestCase
+test_checkout_through_an_edge_gate = CheckoutThroughAnEdgeGate.TestCase
+
+
+# -- the two engine faults this machine found, as plain examples ----------------------------------------
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+ADA, BOB = CARD_OF["M-1001"], CARD_OF["M-1002"]
+MILK, BREAD = "EPC:3074257BF7194E4000000001", "EPC:3074257BF7194E4000000003"
+
+
+def test_an_item_read_after_the_member_left_is_not_charged_to_them_whatever_the_delivery_order() -> None:
+    """Ada is alone in the lane from 10 s to 20 s; Bob comes at 21 s and his bread is read at 22 s. The
+    bread's read arrives before Ada's 'left' and Bob's 'seen': it is not Ada's; read again, it is Bob's."""
+    engine = StoreEngine(ZONES, PRODUCTS, SETTINGS)
+    out: list[Decision] = []
+    for s in (sighting(ADA, "lane-1", at(10)), sighting(MILK, "lane-1", at(11)),
+              sighting(BREAD, "lane-1", at(22)), sighting(ADA, "lane-1", at(20), "left", first=at(10)),
+              sighting(BOB, "lane-1", at(21)), sighting(BREAD, "lane-1", at(23), first=at(22)),
+              sighting(BOB, "lane-1", at(30), "left", first=at(21))):
+        out += engine.observe(s)
+    out += engine.tick(at(40))
+    sales = {d.member: [line.tag for line in d.lines] for d in out if isinstance(d, TransactionCommitted)}
+    assert sales == {"M-1001": [MILK], "M-1002": [BREAD]}
+
+
+def test_a_gate_does_not_count_a_redelivered_read_twice() -> None:
+    """One glimpse on each side of the gate, each delivered twice, is still one glimpse each: no departure."""
+    engine = StoreEngine(ZONES, PRODUCTS, SETTINGS, exits=(GATE,))
+    inner = sighting(MILK, GATE.inner, at(1), count=1)
+    outer = sighting(MILK, GATE.outer, at(1.5), count=1, first=at(1))
+    out = [d for s in (inner, outer, inner, outer) for d in engine.observe(s)]
+    assert not [d for d in out if isinstance(d, TheftAlarm)]
