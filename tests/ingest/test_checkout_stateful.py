@@ -499,7 +499,7 @@ class Checkout(RuleBasedStateMachine):
         member, lane = data.draw(st.sampled_from(list(self.clean_candidates())))
         self.flush()
         if self.engine.lane_view(lane).members:
-            return  # the engine still believes someone is there (see test_engine_view_matches_the_lanes)
+            return  # the engine still believes someone is there (a card's "left" arrived before its "seen")
         session = self.open_session(member, lane)
         self.member_at[member] = lane
         reads = [sighting(CARD_OF[member], lane, self.now, first=session.since)]
