@@ -290,10 +290,16 @@ class StoreEngine:
     def _member_left_lane(self, s: Sighting, member: str, out: list[Decision]) -> None:
         lane = self._lanes.get(s.zone.name)
         if lane is None:
-            return
+            lane = self._lanes[s.zone.name] = LaneState(s.zone.name)
         presence = lane.present.get(member)
-        if presence is None or s.at < presence.last_at:
-            return  # not present, or an old 'left' from before the card's latest report
+        if presence is None:
+            # The 'left' overtook its 'seen' (reordered delivery): remember it, so the stale 'seen' that
+            # follows does not put the member back in the lane for good.
+            if s.at > lane.left_at.get(member, s.at - timedelta(seconds=1)):
+                lane.left_at[member] = s.at
+            return
+        if s.at < presence.last_at:
+            return  # an old 'left' from before the card's latest report
         del lane.present[member]
         lane.left_at[member] = s.at
         basket = self._baskets.get((lane.name, member))

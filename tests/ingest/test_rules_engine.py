@@ -430,3 +430,12 @@ def test_unusable_settings_are_refused_with_their_name(settings: dict[str, float
 def test_a_catalog_keyed_by_the_wrong_name_is_refused() -> None:
     with pytest.raises(RulesError, match=r"zones\['till'\]"):
         StoreEngine({"till": ZONES["lane-1"]}, PRODUCTS)
+
+
+def test_a_left_that_overtakes_its_seen_does_not_keep_the_member_in_the_lane() -> None:
+    eng = engine()
+    # Delivered out of order: the card's 'left' (at 20) before its 'seen' (at 10); then Bob comes.
+    out = run(eng, [read(ADA, "lane-1", 20, "left", first=10), read(ADA, "lane-1", 10),
+                    read(BOB, "lane-1", 30), read(BREAD, "lane-1", 31), read(BREAD, "lane-1", 32)])
+    assert not of(BasketHeld, out), "Ada's stale 'seen' held the lane for Bob"
+    assert eng.lane_view("lane-1").members == ("M-1002",)  # Bob alone
