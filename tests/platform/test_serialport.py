@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import tty
 
 import pytest
@@ -39,21 +38,20 @@ def test_a_pty_is_read_in_chunks() -> None:
 def test_a_socket_url_is_read_in_chunks_not_byte_by_byte() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     payload = bytes(range(256)) * 8
-    ready = threading.Event()
-
-    def serve() -> None:
-        conn, _ = server.accept()
+    port = open_port(f"socket://127.0.0.1:{server.getsockname()[1]}")
+    ours = port._socket.getsockname()  # type: ignore[attr-defined]
+    server.settimeout(5)
+    try:
+        # Accept until we hold our own client: a stray client of an earlier test (reconnecting to a port
+        # that is free again) may be queued first.
+        while True:
+            conn, peer = server.accept()
+            if peer == ours:
+                break
+            conn.close()
         with conn:
             conn.sendall(payload)
-            ready.set()
-            conn.recv(1)  # hold the connection open until the client closes
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    port = open_port(f"socket://127.0.0.1:{server.getsockname()[1]}")
-    try:
-        assert ready.wait(5)
-        data, calls = read_all(port, len(payload))
+            data, calls = read_all(port, len(payload))
         assert data == payload
         assert calls < 10, f"{calls} reads for {len(payload)} bytes"
     finally:
