@@ -47,6 +47,7 @@ from crm.segments import segments
 from crm.settings import CrmSettings
 from crm.stages import stage_of
 from crm.value import abc_classes
+from ingest.db import crm_repo
 from ingest.db import schema as t
 from ingest.rules.model import BasketChanged, TransactionLine
 
@@ -75,11 +76,7 @@ def _money(value: Any, default: str = "0") -> Decimal:
 
 def member_consent(conn: Connection, member: str) -> Consent:
     """The member's consent as stored; a member who never said anything consents to nothing."""
-    raw = conn.execute(select(t.members.c.consent).where(t.members.c.id == member)).scalar()
-    if not isinstance(raw, Mapping):
-        return Consent()
-    return Consent(offers=bool(raw.get("offers", False)), reminders=bool(raw.get("reminders", False)),
-                   data_sharing=bool(raw.get("data_sharing", False)))
+    return crm_repo.consent_of(conn.execute(select(t.members.c.consent).where(t.members.c.id == member)).scalar())
 
 
 def active_offers(conn: Connection, store: str, member: str, at: datetime) -> list[Offer]:
@@ -136,10 +133,7 @@ def redeem(conn: Connection, store: str, transaction_id: str, priced: PricedBask
     return done
 
 
-def record_decision(conn: Connection, store: str, record: DecisionRecord) -> None:
-    conn.execute(insert(t.crm_decisions).values(
-        store=store, member=record.member, kind=record.kind, rule=record.rule, reason=record.reason,
-        data=dict(record.data), context=dict(record.context), at=record.at))
+record_decision = crm_repo.record_decision
 
 
 def charge_record(member: str, transaction_id: str, lane: str, priced: PricedBasket, redeemed: list[Redemption],
@@ -168,10 +162,7 @@ def record_put_back(conn: Connection, store: str, d: BasketChanged) -> None:
     """An item put back from the basket: remembered (once) so the next list may offer it, with consent."""
     if d.change != "removed":
         return
-    p = t.put_backs.c
-    key = (p.store == store, p.member == d.member, p.tag == d.tag, p.at == d.at)
-    if conn.execute(select(p.tag).where(*key)).first() is None:
-        conn.execute(insert(t.put_backs).values(store=store, member=d.member, tag=d.tag, sku=d.sku, at=d.at))
+    crm_repo.record_put_back(conn, store, d.member, d.tag, d.sku, d.at)
 
 
 # -- history, lists and the tick ---------------------------------------------------------------------------

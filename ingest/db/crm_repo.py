@@ -31,7 +31,8 @@ def _money(value: Any) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
-def _consent(raw: Any) -> Consent:
+def consent_of(raw: Any) -> Consent:
+    """A member's stored consent; a member who never said anything consents to nothing."""
     if not isinstance(raw, Mapping):
         return Consent()
     return Consent(bool(raw.get("offers", False)), bool(raw.get("reminders", False)),
@@ -94,7 +95,7 @@ def member_rows(conn: Connection, store: str) -> list[MemberCrmRow]:
     disputes: dict[str, int] = dict(conn.execute(select(d.member, func.count()).where(d.store == store, d.status == "open")
                                  .group_by(d.member)).all())
     rows = conn.execute(select(t.members).where(m.store == store, m.is_staff.is_(False)).order_by(m.id)).all()
-    return [MemberCrmRow(r.id, r.name, r.household, r.joined_at, _consent(r.consent),
+    return [MemberCrmRow(r.id, r.name, r.household, r.joined_at, consent_of(r.consent),
                          (r.consent or {}).get("changed_at") if isinstance(r.consent, Mapping) else None,
                          r.max_contacts_per_week, int(offers.get(r.id, 0)), int(disputes.get(r.id, 0)))
             for r in rows]
@@ -205,7 +206,7 @@ def set_consent(conn: Connection, member: str, consent: Consent, at: datetime) -
         raise NotFound(f"no member {member!r}")
     if at.tzinfo is None:
         raise DatabaseError("consent time must be timezone-aware")
-    before = _consent(row.consent)
+    before = consent_of(row.consent)
     conn.execute(update(t.members).where(t.members.c.id == member).values(consent={
         "offers": consent.offers, "reminders": consent.reminders, "data_sharing": consent.data_sharing,
         "changed_at": at.astimezone(UTC).isoformat()}))
@@ -278,7 +279,8 @@ def record_put_back(conn: Connection, store: str, member: str, tag: str, sku: st
 
 
 __all__ = [
-    "CONSENT_RULE", "CampaignRow", "DisputeRow", "MemberCrmRow", "OfferRow", "add_campaign", "campaigns", "deals",
+    "CONSENT_RULE", "CampaignRow", "DisputeRow", "MemberCrmRow", "OfferRow", "add_campaign", "campaigns", "consent_of",
+    "deals",
     "disputes", "member_decisions", "member_offers", "member_row", "member_rows", "open_dispute",
     "record_decision", "record_put_back", "resolve_dispute", "seed_crm", "set_consent",
 ]
