@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -124,10 +125,9 @@ class RunningDashboard:
         return httpx.Client(base_url=self.url, auth=(login, LOGINS[login]), timeout=10)
 
 
-@pytest.fixture
-def live_dashboard(db_url: str, broker: RunningBroker) -> Iterator[RunningDashboard]:
-    """The dashboard served by uvicorn on a free port, following the test broker as user 'dashboard'."""
-    settings = settings_for(db_url, broker.settings("dashboard", "dashboard-test"))
+@contextmanager
+def serving(settings: DashboardSettings, *, until_connected: bool = False) -> Iterator[str]:
+    """The dashboard served by uvicorn on a free port; with ``until_connected``, also wait for its broker link."""
     port = free_port()
     uv = server(settings, "127.0.0.1", port)
     thread = threading.Thread(target=uv.run, name="dashboard", daemon=True)
@@ -137,14 +137,23 @@ def live_dashboard(db_url: str, broker: RunningBroker) -> Iterator[RunningDashbo
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the dashboard did not start")
         time.sleep(0.05)
-    running = RunningDashboard(f"http://127.0.0.1:{port}", settings)
-    with running.client() as client:  # wait until the hub's broker link is up
-        while not client.get("/api/health").json()["live"]["connected"]:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not connect to the broker")
-            time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    if until_connected:
+        with RunningDashboard(url, settings).client() as client:  # wait until the hub's broker link is up
+            while not client.get("/api/health").json()["live"]["connected"]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the dashboard did not connect to the broker")
+                time.sleep(0.05)
     try:
-        yield running
+        yield url
     finally:
         uv.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_dashboard(db_url: str, broker: RunningBroker) -> Iterator[RunningDashboard]:
+    """The dashboard following the test broker as user 'dashboard'."""
+    settings = settings_for(db_url, broker.settings("dashboard", "dashboard-test"))
+    with serving(settings, until_connected=True) as url:
+        yield RunningDashboard(url, settings)

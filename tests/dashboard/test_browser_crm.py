@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dashboard.main import server
-from silentcommerce.broker import free_port
-from tests.dashboard.conftest import LOGINS, copy_database, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import LOGINS, copy_database, serving, settings_for, unreachable_mqtt
 from tests.dashboard.test_crm_api import crm_template  # noqa: F401  (the seeded history, a module fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -22,21 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def crm_dashboard(crm_template: Path, tmp_path: Path) -> Iterator[str]:  # noqa: F811
     """The dashboard on the seeded history (no broker needed: these pages only use the REST API)."""
-    settings = settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt())
-    port = free_port()
-    uv = server(settings, "127.0.0.1", port)
-    thread = threading.Thread(target=uv.run, name="dashboard-crm", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=15)
+    with serving(settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt())) as url:
+        yield url
 
 
 def _shot(page: Any, tmp_path: Path, name: str) -> None:
