@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from gateway.durable import immediate, open_durable
 from gateway.errors import AllowListError
 
 _SCHEMA = """
@@ -44,12 +45,7 @@ class AllowList:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(self.path, _SCHEMA)
             self._tags: frozenset[str] = frozenset(r[0] for r in self._db.execute("SELECT tag FROM allowed"))
         except (sqlite3.Error, OSError) as exc:
             raise AllowListError(f"cannot open allow list {str(self.path)!r}: {exc}") from exc
@@ -113,12 +109,7 @@ class AllowList:
 
     def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                work(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            with immediate(self._db) as db:
+                work(db)
         except sqlite3.Error as exc:
             raise AllowListError(f"cannot write allow list {str(self.path)!r}: {exc}") from exc

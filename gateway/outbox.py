@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.topics import GatewayKind, gateway_topic
+from gateway.durable import immediate, open_durable
 from gateway.errors import OutboxError
 
 _SCHEMA = """
@@ -57,12 +58,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(self.path, _SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
 
@@ -75,23 +71,16 @@ class Outbox:
         topic = gateway_topic(self.store, self.gateway, kind)
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    (last,) = self._db.execute(
-                        "SELECT value FROM counters WHERE name = 'last_seq'"
-                    ).fetchone()
+                with immediate(self._db) as db:
+                    (last,) = db.execute("SELECT value FROM counters WHERE name = 'last_seq'").fetchone()
                     seq = int(last) + 1
                     payload = build_payload(seq)
                     created = self._clock()
-                    cursor = self._db.execute(
+                    cursor = db.execute(
                         "INSERT INTO outbox (seq, kind, topic, payload, created_at) VALUES (?, ?, ?, ?, ?)",
                         (seq, kind, topic, payload, created),
                     )
-                    self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+                    db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
             except sqlite3.Error as exc:
                 raise OutboxError(f"cannot append to outbox {str(self.path)!r}: {exc}") from exc
         assert cursor.lastrowid is not None
@@ -113,15 +102,10 @@ class Outbox:
             return 0
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    before = self._db.total_changes
-                    self._db.executemany("DELETE FROM outbox WHERE id = ?", batch)
-                    removed = self._db.total_changes - before
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+                with immediate(self._db) as db:
+                    before = db.total_changes
+                    db.executemany("DELETE FROM outbox WHERE id = ?", batch)
+                    removed = db.total_changes - before
             except sqlite3.Error as exc:
                 raise OutboxError(f"cannot remove from outbox {str(self.path)!r}: {exc}") from exc
         return removed
