@@ -20,8 +20,16 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
-from contract.payloads import MAX_TAGS_PER_COMMAND, BusinessEvent, Command, GateAlarm, utc_rfc3339
+from contract.payloads import (
+    ALLOWLIST_TARGET,
+    MAX_TAGS_PER_COMMAND,
+    BusinessEvent,
+    Command,
+    GateAlarm,
+    utc_rfc3339,
+)
 from ingest.db import schema as t
+from ingest.db.persist import new_command
 from ingest.rules.model import AllowTags, Decision, DisallowTags, ItemReturned
 
 RULE = "exit-gate"
@@ -79,22 +87,6 @@ def record_gate_alarm(conn: Connection, store: str, alarm: GateAlarm) -> Busines
     return BusinessEvent(store=store, type="alert", at=alarm.decided_at, data=data)
 
 
-def _command(conn: Connection, store: str, gateway: str, action: str, tags: list[str], at: datetime, *,
-             reason: str = "", snapshot: str | None = None, part: int | None = None,
-             parts: int | None = None, command_id: str | None = None) -> Command:
-    command = Command(
-        id=command_id or f"{action}-{uuid.uuid4().hex[:20]}", store=store, gateway=gateway,
-        action=action,  # type: ignore[arg-type]
-        target="allowlist", tags=tags, reason=reason[:200], issued_at=at, snapshot=snapshot, part=part,
-        parts=parts,
-    )
-    conn.execute(insert(t.commands).values(
-        id=command.id, store=store, gateway=gateway, action=action, target="allowlist",
-        payload=command.model_dump(mode="json", by_alias=True, exclude_none=True), issued_at=at,
-    ))
-    return command
-
-
 def _chunks(tags: list[str]) -> list[list[str]]:
     return [tags[i : i + MAX_TAGS_PER_COMMAND] for i in range(0, len(tags), MAX_TAGS_PER_COMMAND)] or [[]]
 
@@ -115,7 +107,8 @@ def allow_commands(conn: Connection, store: str, gateways: Iterable[str], decisi
         action = "allow" if isinstance(d, AllowTags) else "disallow"
         for gateway in targets:
             for chunk in _chunks(tags):
-                out.append(_command(conn, store, gateway, action, chunk, at, reason=d.reason))
+                out.append(new_command(conn, store, gateway, action, ALLOWLIST_TARGET, at, tags=chunk,
+                                       reason=d.reason))
     return out
 
 
@@ -136,8 +129,8 @@ def allow_snapshot(conn: Connection, store: str, gateway: str, at: datetime) -> 
     chunks = _chunks(allowed_now(conn))
     snapshot = f"snap-{uuid.uuid4().hex[:20]}"
     return [
-        _command(conn, store, gateway, "allow_replace", chunk, at, reason="snapshot", snapshot=snapshot,
-                 part=n, parts=len(chunks), command_id=f"{snapshot}.{n}")
+        new_command(conn, store, gateway, "allow_replace", ALLOWLIST_TARGET, at, tags=chunk, reason="snapshot",
+                    snapshot=snapshot, part=n, parts=len(chunks), command_id=f"{snapshot}.{n}")
         for n, chunk in enumerate(chunks, start=1)
     ]
 

@@ -69,13 +69,15 @@ def evidence_json(evidence: Iterable[Evidence]) -> list[dict[str, Any]]:
 
 def new_command(
     conn: Connection, store: str, gateway: str, action: str, target: str, at: datetime, *,
-    text: Iterable[str] = (), duration_s: float | None = None, reason: str = "",
+    text: Iterable[str] = (), duration_s: float | None = None, reason: str = "", tags: Iterable[str] = (),
+    snapshot: str | None = None, part: int | None = None, parts: int | None = None, command_id: str | None = None,
 ) -> Command:
     """Build a command and record it in ``commands`` (acknowledged later by the gateway's ``ack``)."""
     command = Command(
-        id=f"{action}-{uuid.uuid4().hex[:20]}", store=store, gateway=gateway, action=action,  # type: ignore[arg-type]
+        id=command_id or f"{action}-{uuid.uuid4().hex[:20]}", store=store, gateway=gateway,
+        action=action,  # type: ignore[arg-type]
         target=target, text=[line[:200] for line in text], duration_s=duration_s, reason=reason[:200],
-        issued_at=at,
+        issued_at=at, tags=list(tags), snapshot=snapshot, part=part, parts=parts,
     )
     conn.execute(insert(t.commands).values(
         id=command.id, store=store, gateway=gateway, action=action, target=target,
@@ -260,11 +262,8 @@ def _display_lines(message: str, width: int = DISPLAY_WIDTH) -> list[str]:
 def _sensor_cleared(conn: Connection, store: str, d: SensorAlarmCleared, out: Outgoing) -> None:
     """Set ``cleared_at`` on the open alert of this rule and sensor; publish it again, cleared."""
     zone = t.alerts.c.zone.is_(None) if d.zone is None else t.alerts.c.zone == d.zone
-    rows = conn.execute(select(t.alerts).where(
-        t.alerts.c.store == store, t.alerts.c.kind == SENSOR_ALERT, zone, t.alerts.c.cleared_at.is_(None),
-    ).order_by(t.alerts.c.id)).all()
-    mine = [r for r in rows if any(e.get("rule") == d.rule and e.get("sensor") == d.sensor
-                                   for e in (r.evidence or []))]
+    mine = [r for r in _open_alerts(conn, store, SENSOR_ALERT, zone)
+            if any(e.get("rule") == d.rule and e.get("sensor") == d.sensor for e in (r.evidence or []))]
     if not mine:
         log.info("sensor rule %s on %s cleared but no open alert was found", d.rule, d.sensor)
     else:
