@@ -116,13 +116,9 @@ def load_state(conn: Connection, store: str) -> StoreState:
         for r in conn.execute(select(t.tag_bindings).order_by(t.tag_bindings.c.id))
     )
     sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")).scalars())
-    locations = {
-        r.tag: r.last_zone
-        for r in conn.execute(select(t.items.c.tag, t.items.c.last_zone).where(
-            t.items.c.status != "sold", t.items.c.last_zone.is_not(None)))
-    }
-    unsold = conn.execute(select(t.items.c.tag, t.items.c.sku, t.items.c.status).where(
+    unsold = conn.execute(select(t.items.c.tag, t.items.c.sku, t.items.c.status, t.items.c.last_zone).where(
         t.items.c.status != "sold")).all()
+    locations = {r.tag: r.last_zone for r in unsold if r.last_zone is not None}
     stock = {r.tag: r.sku for r in unsold}
     missing = frozenset(r.tag for r in unsold if r.status == "missing")
     return StoreState(zones, products, bindings, sold, locations, config_version(conn), stock, missing)
