@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from contract import BusinessEvent
+from dashboard.app import create_app
 from dashboard.main import server
 from dashboard.settings import DashboardSettings
 from ingest.db import repo
@@ -36,6 +38,8 @@ from silentcommerce.mqtt import MqttSettings
 from tests.fixtures.broker import STORE, RunningBroker
 
 LOGINS = {"operator": "op-secret", "admin": "admin-secret"}
+OPERATOR = ("operator", LOGINS["operator"])
+ADMIN = ("admin", LOGINS["admin"])
 ADA_CARD = "UID:0F003A6B5C"
 MILK_TAG = "EPC:3074257BF7194E4000001A85"
 BREAD_TAG = "EPC:3074257BF7194E4000001B00"
@@ -114,6 +118,11 @@ def unreachable_mqtt() -> MqttSettings:
 
 def settings_for(db_url: str, mqtt: MqttSettings, **extra: object) -> DashboardSettings:
     return DashboardSettings(db_url=db_url, mqtt=mqtt, logins=dict(LOGINS), store=STORE, **extra)  # type: ignore[arg-type]
+
+
+def api_client(db_url: str) -> TestClient:
+    """The app in process on ``db_url``, without a broker; use it as a context manager."""
+    return TestClient(create_app(settings_for(db_url, unreachable_mqtt())))
 
 
 @dataclass

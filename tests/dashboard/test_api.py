@@ -8,19 +8,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboard.app import create_app
 from tests.dashboard.conftest import (
     ADA_CARD,
+    ADMIN,
     BREAD_TAG,
     LOGINS,
     MILK_TAG,
+    OPERATOR,
+    api_client,
     copy_database,
-    settings_for,
-    unreachable_mqtt,
 )
 
-OPERATOR = ("operator", LOGINS["operator"])
-ADMIN = ("admin", LOGINS["admin"])
 READS = [
     "/api/health",
     "/api/transactions",
@@ -38,7 +36,7 @@ READS = [
 def client(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app for the module (stopping its broker link takes a second); tests use distinct names."""
     db_url = copy_database(seeded_template, tmp_path_factory.mktemp("api"))
-    with TestClient(create_app(settings_for(db_url, unreachable_mqtt()))) as test_client:
+    with api_client(db_url) as test_client:
         yield test_client
 
 

@@ -13,16 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
 
 from crm.model import Consent
-from dashboard.app import create_app
 from ingest.db import crm_repo, repo
 from ingest.db import schema as t
 from ingest.db.engine import make_engine
 from ingest.rules.model import Product, TransactionCommitted, TransactionLine
-from tests.dashboard.conftest import LOGINS, copy_database, record_decisions, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import ADMIN, OPERATOR, api_client, copy_database, record_decisions
 from tests.fixtures.broker import STORE
 
-OPERATOR = ("operator", LOGINS["operator"])
-ADMIN = ("admin", LOGINS["admin"])
 NOW = datetime.now(UTC).replace(microsecond=0)
 # sku: (name, price, category, brand)
 CATALOG = {
@@ -127,7 +124,7 @@ def crm_template(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def client(crm_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     db_url = copy_database(crm_template, tmp_path_factory.mktemp("crm-api"))
-    with TestClient(create_app(settings_for(db_url, unreachable_mqtt()))) as test_client:
+    with api_client(db_url) as test_client:
         yield test_client
 
 
@@ -201,7 +198,7 @@ def test_marketing_figures_are_believable(client: TestClient) -> None:
 
 def test_revoking_offers_consent_withdraws_active_offers_at_once(
         crm_template: Path, tmp_path: Path) -> None:
-    with TestClient(create_app(settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt()))) as c:
+    with api_client(copy_database(crm_template, tmp_path)) as c:
         answer = c.post("/api/members/M-1001/consent", auth=OPERATOR,
                         json={"offers": False, "reminders": False, "data_sharing": False})
         assert answer.status_code == 200
@@ -219,7 +216,7 @@ def _line_tag(client: TestClient, transaction_id: str, sku: str) -> str:
 
 
 def test_disputes_follow_the_decision_table_and_are_published(crm_template: Path, tmp_path: Path) -> None:
-    with TestClient(create_app(settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt()))) as c:
+    with api_client(copy_database(crm_template, tmp_path)) as c:
         # Ada has bought milk every week: a regular buyer, the charge stands
         tag = _line_tag(c, ADA_DISPUTE_TX, "MILK-1L")
         kept = c.post("/api/disputes", auth=OPERATOR, json={"member": "M-1001", "transaction_id": ADA_DISPUTE_TX,
@@ -243,7 +240,7 @@ def test_disputes_follow_the_decision_table_and_are_published(crm_template: Path
 
 
 def test_campaigns_need_an_admin_and_count_members_acquired(crm_template: Path, tmp_path: Path) -> None:
-    with TestClient(create_app(settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt()))) as c:
+    with api_client(copy_database(crm_template, tmp_path)) as c:
         body = {"name": "Radio", "cost": "50.00", "started_at": (NOW - timedelta(days=12)).isoformat(),
                 "ended_at": (NOW - timedelta(days=6)).isoformat()}
         assert c.post("/api/campaigns", auth=OPERATOR, json=body).status_code == 403

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboard.app import create_app
-from tests.dashboard.conftest import BREAD_TAG, LOGINS, copy_database, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import BREAD_TAG, OPERATOR, api_client, copy_database
 from tests.dashboard.explained import (
     GATE_PARAMS,
     HELD_TAG,
@@ -22,14 +21,12 @@ from tests.dashboard.explained import (
     seed_explained,
 )
 
-OPERATOR = ("operator", LOGINS["operator"])
-
 
 @pytest.fixture(scope="module")
 def store(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Explained]]:
     db_url = copy_database(seeded_template, tmp_path_factory.mktemp("explain"))
     seeded = seed_explained(db_url)
-    with TestClient(create_app(settings_for(db_url, unreachable_mqtt()))) as client:
+    with api_client(db_url) as client:
         yield client, seeded
 
 
@@ -94,7 +91,7 @@ def test_the_stock_panel_lists_what_to_restock_and_what_is_missing(store: tuple[
 def test_an_operator_clears_an_alert_once(seeded_template: Path, tmp_path: Path) -> None:
     db_url = copy_database(seeded_template, tmp_path)  # its own store: the other tests see the alert open
     seeded = seed_explained(db_url)
-    with TestClient(create_app(settings_for(db_url, unreachable_mqtt()))) as client:
+    with api_client(db_url) as client:
         _clears(client, seeded)
 
 

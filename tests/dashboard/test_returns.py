@@ -8,22 +8,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboard.app import create_app
-from tests.dashboard.conftest import (
-    BREAD_TAG,
-    LOGINS,
-    MILK_TAG,
-    copy_database,
-    settings_for,
-    unreachable_mqtt,
-)
-
-OPERATOR = ("operator", LOGINS["operator"])
+from tests.dashboard.conftest import BREAD_TAG, MILK_TAG, OPERATOR, api_client, copy_database
 
 
 @pytest.fixture
 def client(seeded_template: Path, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(copy_database(seeded_template, tmp_path), unreachable_mqtt()))) as c:
+    with api_client(copy_database(seeded_template, tmp_path)) as c:
         yield c
 
 
