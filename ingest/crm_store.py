@@ -86,9 +86,12 @@ def active_offers(conn: Connection, store: str, member: str, at: datetime) -> li
         o.store == store, o.member == member, o.status == "active", o.kind == "price",
         o.active_from <= at, o.active_to > at,
     ).order_by(o.id)).all()
-    return [Offer(id=r.id, member=r.member, sku=r.sku, kind=r.kind, discount_abs=_money(r.discount_abs),
-                  deal_id=r.deal_id, active_from=r.active_from, active_to=r.active_to, reason=r.reason or "")
-            for r in rows]
+    return [_offer(r) for r in rows]
+
+
+def _offer(r: Any) -> Offer:
+    return Offer(id=r.id, member=r.member, sku=r.sku, kind=r.kind, discount_abs=_money(r.discount_abs),
+                 deal_id=r.deal_id, active_from=r.active_from, active_to=r.active_to, reason=r.reason or "")
 
 
 def _products(conn: Connection, skus: Iterable[str]) -> dict[str, Any]:
@@ -197,7 +200,7 @@ def member_profile(conn: Connection, store: str, member: str) -> MemberProfile |
     open_dispute = conn.execute(select(t.disputes.c.id).where(
         t.disputes.c.member == member, t.disputes.c.status == "open")).first() is not None
     return MemberProfile(id=row.id, household=row.household, joined_at=row.joined_at or PERIOD_ANCHOR,
-                         consent=member_consent(conn, member),
+                         consent=crm_repo.consent_of(row.consent),
                          max_contacts_per_week=row.max_contacts_per_week if row.max_contacts_per_week is not None
                          else 2, open_dispute=open_dispute)
 
@@ -277,11 +280,14 @@ def store_context(purchases: Mapping[str, Sequence[Purchase]], products: Mapping
                         heavy={member: frozenset(cats) for member, cats in heavy.items()})
 
 
+def _product_info(r: Any) -> ProductInfo:
+    return ProductInfo(sku=r.sku, name=r.name, category=r.category or "",
+                       brand="store" if r.brand == "store" else "national", price=_money(r.price),
+                       sensitive=bool(r.sensitive))
+
+
 def catalog(conn: Connection, store: str) -> dict[str, ProductInfo]:
-    return {r.sku: ProductInfo(sku=r.sku, name=r.name, category=r.category or "",
-                               brand="store" if r.brand == "store" else "national", price=_money(r.price),
-                               sensitive=bool(r.sensitive))
-            for r in conn.execute(select(t.products).where(t.products.c.store == store)).all()}
+    return {r.sku: _product_info(r) for r in conn.execute(select(t.products).where(t.products.c.store == store)).all()}
 
 
 def current_deals(conn: Connection, store: str, now: datetime) -> list[Deal]:
@@ -296,9 +302,7 @@ def current_deals(conn: Connection, store: str, now: datetime) -> list[Deal]:
 def _member_offers(conn: Connection, store: str, member: str, now: datetime) -> list[Offer]:
     o = t.offers.c
     rows = conn.execute(select(t.offers).where(o.store == store, o.member == member, o.active_to > now)).all()
-    return [Offer(id=r.id, member=r.member, sku=r.sku, kind=r.kind, discount_abs=_money(r.discount_abs),
-                  deal_id=r.deal_id, active_from=r.active_from, active_to=r.active_to, reason=r.reason or "")
-            for r in rows]
+    return [_offer(r) for r in rows]
 
 
 def _visits(conn: Connection, store: str, member: str) -> list[Visit]:
@@ -399,9 +403,7 @@ def retarget(conn: Connection, store: str, member: str, now: datetime, settings:
     if not backs:
         return []
     products = _products(conn, (b.sku for b in backs))
-    infos = {sku: ProductInfo(sku=sku, name=r.name, category=r.category or "",
-                              brand="store" if r.brand == "store" else "national", price=_money(r.price),
-                              sensitive=bool(r.sensitive)) for sku, r in products.items()}
+    infos = {sku: _product_info(r) for sku, r in products.items()}
     candidates = put_back_candidates(backs, member_history(conn, store, member), {member: profile}, infos, now,
                                      within_days=PUT_BACK_DAYS)
     existing = _member_offers(conn, store, member, now)
