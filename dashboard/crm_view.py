@@ -57,12 +57,17 @@ class StoreHistory:
     campaigns: Sequence[Campaign] = ()
     redemptions: Sequence[Redeemed] = ()
     by_member: dict[str, list[Purchase]] = field(init=False)
+    visits_by_member: dict[str, list[Visit]] = field(init=False)
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[Purchase]] = {m: [] for m in self.profiles}
         for p in self.purchases:
             grouped.setdefault(p.member, []).append(p)
         object.__setattr__(self, "by_member", grouped)
+        visits: dict[str, list[Visit]] = defaultdict(list)
+        for v in self.visits:
+            visits[v.member].append(v)
+        object.__setattr__(self, "visits_by_member", visits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +104,12 @@ def store_figures(h: StoreHistory) -> StoreFigures:
 
 
 def stage_name(h: StoreHistory, member: str) -> str:
-    visits = [v for v in h.visits if v.member == member]
-    return str(stage_of(visits, h.by_member.get(member, []), h.now, h.settings))
+    return str(stage_of(h.visits_by_member.get(member, []), h.by_member.get(member, []), h.now, h.settings))
 
 
 def member_figures(h: StoreHistory, store: StoreFigures, member: str) -> MemberFigures:
     own = h.by_member.get(member, [])
-    visits = [v for v in h.visits if v.member == member]
+    visits = h.visits_by_member.get(member, [])
     spend: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for p in own:
         spend[p.category] += p.price
