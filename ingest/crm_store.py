@@ -205,15 +205,16 @@ def member_profile(conn: Connection, store: str, member: str) -> MemberProfile |
                          else 2, open_dispute=open_dispute)
 
 
-def store_list(conn: Connection, store: str, plist: PersonalList, now: datetime) -> int:
-    """Store a generated list and its new offers; an offer id already stored is left as it is. Returns the
-    number of offers added."""
+def store_list(conn: Connection, store: str, plist: PersonalList, now: datetime) -> tuple[bool, set[str]]:
+    """Store a generated list and its new offers; an offer id already stored is left as it is. Returns whether
+    the list is new and the ids of its offers that were stored before."""
     content = {"offers": [{"id": o.id, "sku": o.sku, "kind": o.kind, "discount_abs": str(o.discount_abs),
                            "deal_id": o.deal_id, "active_from": utc_rfc3339(o.active_from),
                            "active_to": utc_rfc3339(o.active_to), "reason": o.reason} for o in plist.offers],
                "refusals": [{"sku": r.sku, "rule": r.rule, "reason": r.reason} for r in plist.refusals]}
     pl = t.personal_lists.c
-    if conn.execute(select(pl.id).where(pl.id == plist.id)).first() is None:
+    first = conn.execute(select(pl.id).where(pl.id == plist.id)).first() is None
+    if first:
         conn.execute(insert(t.personal_lists).values(id=plist.id, store=store, member=plist.member,
                                                      period_start=plist.period_start, generated_at=now,
                                                      content=content))
@@ -227,7 +228,7 @@ def store_list(conn: Connection, store: str, plist: PersonalList, now: datetime)
             {"id": o.id, "store": store, "member": o.member, "list_id": plist.id, "sku": o.sku, "kind": o.kind,
              "discount_abs": str(o.discount_abs), "deal_id": o.deal_id, "active_from": o.active_from,
              "active_to": o.active_to, "status": "active", "reason": o.reason} for o in fresh])
-    return len(fresh)
+    return first, known
 
 
 def expire_offers(conn: Connection, store: str, now: datetime) -> int:
@@ -341,10 +342,7 @@ def generate_list(conn: Connection, store: str, member: str, start: datetime, no
     )
     if not plist.offers and all(r.rule == guards.SPEND_THRESHOLD for r in plist.refusals):
         return None
-    first = conn.execute(select(t.personal_lists.c.id).where(t.personal_lists.c.id == plist.id)).first() is None
-    known = set(conn.execute(select(t.offers.c.id).where(
-        t.offers.c.id.in_([o.id for o in plist.offers]))).scalars()) if plist.offers else set()
-    store_list(conn, store, plist, now)
+    first, known = store_list(conn, store, plist, now)
     for record in decision_records_for(plist, now):
         if (record.kind == "offer" and record.data.get("offer_id") not in known) or (record.kind == "refusal" and first):
             record_decision(conn, store, record)
