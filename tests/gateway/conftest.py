@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from contract.topics import gateway_filter
+from contract.topics import GatewayKind, gateway_filter
 from silentcommerce.mqtt import InboundMessage, MqttLink
+from simulators.hub import DeviceHub
 from simulators.links import PtyPair
+from simulators.modbus_device import ModbusIoDevice
 from tests.fixtures.broker import RunningBroker
 
 
@@ -70,9 +72,8 @@ class Subscriber:
             time.sleep(0.02)
 
 
-@pytest.fixture
-def ingest_subscriber(broker: RunningBroker) -> Iterator[Subscriber]:
-    """Logged in as ``ingest`` with a persistent session, subscribed to reads, sensors, status and ack."""
+def subscribed(broker: RunningBroker, client_id: str, kinds: tuple[GatewayKind, ...]) -> Iterator[Subscriber]:
+    """Logged in as ``ingest`` with a persistent session, subscribed to ``kinds`` of every gateway."""
     holder: list[Subscriber] = []
 
     def on_message(message: InboundMessage) -> None:
@@ -80,16 +81,42 @@ def ingest_subscriber(broker: RunningBroker) -> Iterator[Subscriber]:
             holder[0].messages.append(message)
 
     link = MqttLink(
-        broker.settings("ingest", "test-ingest", session_expiry_s=600),
-        subscriptions=[(gateway_filter(kind), 1) for kind in ("reads", "sensors", "status", "ack")],
+        broker.settings("ingest", client_id, session_expiry_s=600),
+        subscriptions=[(gateway_filter(kind), 1) for kind in kinds],
         on_message=on_message,
     )
     holder.append(Subscriber(link))
     link.start()
-    assert link.wait_connected(10), "the ingest subscriber could not connect"
+    assert link.wait_connected(10), f"the subscriber {client_id} could not connect"
     time.sleep(0.2)  # let the SUBACK come back before anything is published
     yield holder[0]
     link.stop()
+
+
+@pytest.fixture
+def ingest_subscriber(broker: RunningBroker) -> Iterator[Subscriber]:
+    """Ingest's view of reads, sensors, status and ack."""
+    yield from subscribed(broker, "test-ingest", ("reads", "sensors", "status", "ack"))
+
+
+@pytest.fixture
+def io_board() -> Iterator[tuple[ModbusIoDevice, str]]:
+    """The demo I/O board served on one end of a null modem; yields the device and the gateway's end."""
+    hub = DeviceHub()
+    hub.start()
+    modem = hub.add_null_modem()
+    device = ModbusIoDevice("io", celsius=3.0)
+    device.serve(modem.device_path)
+    yield device, modem.host_path
+    device.stop()
+    hub.stop()
+
+
+def wait(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
 
 
 def gateway_toml(

@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 
 from contract import Ack, Command, GateAlarm, decode, encode
-from contract.topics import gateway_filter, gateway_topic
+from contract.topics import gateway_topic
 from gateway.config import load_config
 from gateway.service import Gateway
 from readers.uhf import encode_tag_notice
-from silentcommerce.mqtt import InboundMessage, MqttLink
-from simulators.hub import DeviceHub
+from silentcommerce.mqtt import MqttLink
 from simulators.links import PtyPair
 from simulators.modbus_device import ModbusIoDevice
 from tests.fixtures.broker import RunningBroker
-from tests.gateway.conftest import Subscriber, gateway_toml
+from tests.gateway.conftest import Subscriber, gateway_toml, subscribed, wait
 
 pytestmark = pytest.mark.integration
 
@@ -32,37 +31,9 @@ LATER = "3074257BF7194E4000001A88"
 
 
 @pytest.fixture
-def io_board() -> Iterator[tuple[ModbusIoDevice, str]]:
-    hub = DeviceHub()
-    hub.start()
-    modem = hub.add_null_modem()
-    device = ModbusIoDevice("io", celsius=3.0)
-    device.serve(modem.device_path)
-    yield device, modem.host_path
-    device.stop()
-    hub.stop()
-
-
-@pytest.fixture
 def alarm_subscriber(broker: RunningBroker) -> Iterator[Subscriber]:
     """Ingest's view: a persistent session on ``alarms`` and ``ack``."""
-    holder: list[Subscriber] = []
-
-    def on_message(message: InboundMessage) -> None:
-        with holder[0].lock:
-            holder[0].messages.append(message)
-
-    link = MqttLink(
-        broker.settings("ingest", "test-ingest-alarms", session_expiry_s=600),
-        subscriptions=[(gateway_filter("alarms"), 1), (gateway_filter("ack"), 1)],
-        on_message=on_message,
-    )
-    holder.append(Subscriber(link))
-    link.start()
-    assert link.wait_connected(10)
-    time.sleep(0.2)
-    yield holder[0]
-    link.stop()
+    yield from subscribed(broker, "test-ingest-alarms", ("alarms", "ack"))
 
 
 def exit_config(broker: RunningBroker, tmp_path: Path, inner: PtyPair, outer: PtyPair, bus: str) -> Path:
@@ -103,13 +74,6 @@ min_reads = 2
 min_rssi = -70.0
 """
     return gateway_toml(broker, tmp_path, readers=readers, buses=buses, extra=extra)
-
-
-def wait(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def walk_out(inner: PtyPair, outer: PtyPair, epc: str) -> float:

@@ -3,8 +3,6 @@ alarm/lock commands switch the coils and are acknowledged."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,32 +13,11 @@ from contract.topics import gateway_topic
 from gateway.config import load_config
 from gateway.service import Gateway
 from silentcommerce.mqtt import MqttLink
-from simulators.hub import DeviceHub
 from simulators.modbus_device import ModbusIoDevice
 from tests.fixtures.broker import RunningBroker
-from tests.gateway.conftest import Subscriber, gateway_toml
+from tests.gateway.conftest import Subscriber, gateway_toml, wait
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def io_board() -> Iterator[tuple[ModbusIoDevice, str]]:
-    """The demo I/O board served on one end of a null modem; yields the device and the gateway's end."""
-    hub = DeviceHub()
-    hub.start()
-    modem = hub.add_null_modem()
-    device = ModbusIoDevice("io", celsius=3.0)
-    device.serve(modem.device_path)
-    yield device, modem.host_path
-    device.stop()
-    hub.stop()
-
-
-def wait(predicate: object, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_sensors_and_coils(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from gateway.readers_io import ReaderLoop
 from gateway.smoothing import RawRead
 from readers.em4100 import encode_card
 from simulators.links import PtyPair
+from tests.gateway.conftest import wait
 
 
 def collect(config: ReaderConfig) -> tuple[ReaderLoop, list[RawRead], threading.Event]:
@@ -23,22 +23,15 @@ def collect(config: ReaderConfig) -> tuple[ReaderLoop, list[RawRead], threading.
     return loop, reads, stop
 
 
-def wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
 def test_card_reader_frames_become_uid_reads(pty: Callable[[], PtyPair]) -> None:
     pair = pty()
     config = ReaderConfig(name="entrance-card", url=pair.path, protocol="rdm6300", antennas={0: "entrance"})
     loop, reads, stop = collect(config)
     try:
-        wait(lambda: loop.stats.open)
+        wait(lambda: loop.stats.open, timeout=5)
         os.write(pair.master, encode_card("0F003A6B5C", "rdm6300") + b"\x02XXXXXXXXXXXX\x03")
         os.write(pair.master, encode_card("1A2B3C4D5E", "rdm6300"))
-        wait(lambda: len(reads) == 2 and loop.stats.bad_frames == 1)
+        wait(lambda: len(reads) == 2 and loop.stats.bad_frames == 1, timeout=5)
         assert [(r.uid, r.antenna, r.zone, r.reader) for r in reads] == [
             ("0F003A6B5C", 0, "entrance", "entrance-card"),
             ("1A2B3C4D5E", 0, "entrance", "entrance-card"),
