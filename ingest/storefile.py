@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -31,7 +29,7 @@ from ingest.rules.exitgate import ExitGate
 from ingest.rules.inventory import InventorySettings
 from ingest.rules.model import Product, RuleSettings, SensorAction, Severity, TagKind, Zone, ZoneType
 from ingest.rules.sensors import SensorRule
-from ingest.storefile_crm import ConsentEntry, CrmSection, DealEntry, HouseholdEntry, TagPeriod
+from ingest.storefile_crm import ConsentEntry, CrmSection, DealEntry, HouseholdEntry, TagPeriod, _Section
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -53,10 +51,6 @@ class StoreFileError(ValueError):
         self.path = str(path)
         self.problems = tuple(problems)
         super().__init__(f"{self.path}: " + "; ".join(problems))
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_strip_whitespace=True)
 
 
 class StoreSection(_Section):
