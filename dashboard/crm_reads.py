@@ -47,17 +47,15 @@ def load_history(conn: Connection, store: str, now: datetime, settings: CrmSetti
         for r in rows
     }
     p = t.products.c
-    pq = select(t.products).where(p.store == store)
     products = {
         r.sku: ProductInfo(sku=r.sku, name=r.name, category=r.category or "", price=_money(r.price),
                            brand="store" if r.brand == "store" else "national", sensitive=bool(r.sensitive))
-        for r in conn.execute(pq)
+        for r in conn.execute(select(t.products).where(p.store == store))
     }
     tx, ln = t.transactions.c, t.transaction_lines.c
     lq = (select(ln.sku, ln.unit_price, ln.discount, ln.transaction_id, tx.member, tx.at)
           .select_from(t.transaction_lines.join(t.transactions, ln.transaction_id == tx.id))
-          .where(ln.returned_at.is_(None), tx.at <= now).order_by(tx.at, ln.id))
-    lq = lq.where(tx.store == store)
+          .where(tx.store == store, ln.returned_at.is_(None), tx.at <= now).order_by(tx.at, ln.id))
     purchases = []
     for r in conn.execute(lq):
         if r.member not in profiles:
@@ -79,8 +77,7 @@ def load_history(conn: Connection, store: str, now: datetime, settings: CrmSetti
 
 def _visits(conn: Connection, store: str, now: datetime, purchases: list[Purchase]) -> list[Visit]:
     v = t.visits.c
-    query = select(v.member, v.opened_at, v.closed_at).where(v.opened_at <= now).order_by(v.opened_at)
-    query = query.where(v.store == store)
+    query = select(v.member, v.opened_at, v.closed_at).where(v.store == store, v.opened_at <= now).order_by(v.opened_at)
     bought: dict[str, list[datetime]] = defaultdict(list)
     for p in purchases:
         bought[p.member].append(p.at)
@@ -93,9 +90,9 @@ def _visits(conn: Connection, store: str, now: datetime, purchases: list[Purchas
 
 def _basket_events(conn: Connection, store: str, now: datetime) -> list[BasketEvent]:
     b, bi, pb = t.baskets.c, t.basket_items.c, t.put_backs.c
-    held = select(b.member, bi.sku, bi.added_at).select_from(t.basket_items.join(t.baskets, bi.basket_id == b.id))
-    back = select(pb.member, pb.sku, pb.at).where(pb.at <= now)
-    held, back = held.where(b.store == store), back.where(pb.store == store)
+    held = (select(b.member, bi.sku, bi.added_at).select_from(t.basket_items.join(t.baskets, bi.basket_id == b.id))
+            .where(b.store == store))
+    back = select(pb.member, pb.sku, pb.at).where(pb.store == store, pb.at <= now)
     events = [BasketEvent(r.member, r.sku, "added", r.added_at) for r in conn.execute(held) if r.added_at <= now]
     for r in conn.execute(back):  # an item put back was picked first
         events += [BasketEvent(r.member, r.sku, "added", r.at), BasketEvent(r.member, r.sku, "removed", r.at)]
@@ -104,9 +101,8 @@ def _basket_events(conn: Connection, store: str, now: datetime) -> list[BasketEv
 
 def _redemptions(conn: Connection, store: str, now: datetime) -> list[Redeemed]:
     o = t.offers.c
-    query = select(o.redeemed_at, o.discount_abs).where(o.status == "redeemed", o.redeemed_at.is_not(None),
-                                                         o.redeemed_at <= now)
-    query = query.where(o.store == store)
+    query = select(o.redeemed_at, o.discount_abs).where(o.store == store, o.status == "redeemed",
+                                                         o.redeemed_at.is_not(None), o.redeemed_at <= now)
     return [Redeemed(r.redeemed_at, _money(r.discount_abs)) for r in conn.execute(query)]
 
 
