@@ -23,11 +23,12 @@ from ingest.db.admin import seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
 from ingest.rules.model import BasketChanged
-from ingest.service import IngestService, IngestSettings
+from ingest.service import IngestService
 from ingest.storefile import load_store_file
-from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
+from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import RunningBroker
+from tests.ingest.running import running_ingest
 from tests.ingest.test_service import BREAD_EPC, CARD, MILK_EPC, STORE_FILE, Gateway, eventually, read
 
 pytestmark = pytest.mark.integration
@@ -38,21 +39,8 @@ OFFER_ID = f"{MEMBER}:{MEMBER}:20260101:MILK-1L"
 
 @pytest.fixture
 def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    store_file = tmp_path / "store.toml"
-    store_file.write_text(STORE_FILE)
-    settings = IngestSettings(
-        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ingest.db'}",
-        mqtt=broker.settings(INGEST_USER, "ingest-crm-test", session_expiry_s=600), tick_s=0.1,
-        crm_every_s=3600.0,
-    )
-    service = IngestService(settings)
-    service.start()
-    assert service.wait_connected(10)
-    time.sleep(0.2)
-    try:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-crm-test", crm_every_s=3600.0) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -19,12 +19,13 @@ from contract.payloads import Ack, Command, ReadsBatch, SensorSample, SensorsBat
 from contract.topics import event_filter, gateway_topic
 from ingest.db import repo
 from ingest.db import schema as t
-from ingest.service import IngestService, IngestSettings
+from ingest.service import IngestService
 from ingest.tsdb import TsdbSettings
-from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
+from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
 from tests.fixtures.tsdb import RunningVictoriaMetrics
+from tests.ingest.running import running_ingest
 
 pytestmark = pytest.mark.integration
 
@@ -138,18 +139,8 @@ def store_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path) -> Iterator[IngestService]:
-    settings = IngestSettings(
-        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ingest.db'}",
-        mqtt=broker.settings(INGEST_USER, "ingest-test", session_expiry_s=600), tick_s=0.1,
-    )
-    service = IngestService(settings)
-    service.start()
-    assert service.wait_connected(10)
-    time.sleep(0.2)  # let the SUBACKs arrive before the first publish (a clean first session)
-    try:
+    with running_ingest(broker, tmp_path, store_file, "ingest-test") as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture
@@ -310,16 +301,8 @@ def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest:
 def test_reads_and_sensor_samples_reach_the_time_series(
     broker: RunningBroker, store_file: Path, tmp_path: Path, gw1: Gateway, victoria_metrics: RunningVictoriaMetrics
 ) -> None:
-    settings = IngestSettings(
-        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ts.db'}",
-        mqtt=broker.settings(INGEST_USER, "ingest-ts", session_expiry_s=600), tick_s=0.1,
-        tsdb=TsdbSettings(url=victoria_metrics.url),
-    )
-    service = IngestService(settings)
-    service.start()
-    assert service.wait_connected(10)
-    time.sleep(0.2)
-    try:
+    with running_ingest(broker, tmp_path, store_file, "ingest-ts", db_name="ts.db",
+                        tsdb=TsdbSettings(url=victoria_metrics.url)) as service:
         now = datetime.now(UTC).replace(microsecond=0)
         gw1.send([read(MILK_EPC, "shelf-dairy", now, count=4)])
         sample = SensorSample(sensor="cooler-1-temp", kind="temperature", value=6.5, zone="cooler-1", at=now)
@@ -339,5 +322,3 @@ def test_reads_and_sensor_samples_reach_the_time_series(
         with service.db.connect() as conn:
             latest = conn.execute(select(t.sensor_latest)).one()
         assert (latest.sensor, latest.value, latest.at) == ("cooler-1-temp", 6.5, now)
-    finally:
-        service.stop()

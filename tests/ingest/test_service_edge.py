@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 
 from contract.payloads import AlarmEvidence, GateAlarm, Status, encode
 from ingest.db import schema as t
-from ingest.service import IngestService, IngestSettings
-from silentcommerce.broker import INGEST_USER
+from ingest.service import IngestService
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.ingest.running import running_ingest
 from tests.ingest.test_service import BREAD_EPC, STORE_FILE, UNPAID_EPC, Gateway, eventually
 
 pytestmark = pytest.mark.integration
@@ -51,22 +51,8 @@ decide_at = "edge"
 
 @pytest.fixture
 def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    store_file = tmp_path / "store.toml"
-    store_file.write_text(EDGE_STORE_FILE)
-    settings = IngestSettings(
-        store_file=store_file,
-        db_url=f"sqlite:///{tmp_path / 'ingest.db'}",
-        mqtt=broker.settings(INGEST_USER, "ingest-test", session_expiry_s=600),
-        tick_s=0.1,
-    )
-    service = IngestService(settings)
-    service.start()
-    assert service.wait_connected(10)
-    time.sleep(0.2)
-    try:
+    with running_ingest(broker, tmp_path, EDGE_STORE_FILE, "ingest-test") as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from contract.payloads import SensorSample, SensorsBatch, encode
 from contract.topics import event_filter
 from ingest.db import schema as t
-from ingest.service import IngestService, IngestSettings
-from silentcommerce.broker import DASHBOARD_USER, INGEST_USER
+from ingest.service import IngestService
+from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.ingest.running import running_ingest
 from tests.ingest.test_service import Gateway, eventually
 
 pytestmark = pytest.mark.integration
@@ -55,20 +56,8 @@ gateway = "gw1"
 
 @pytest.fixture
 def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    store_file = tmp_path / "store.toml"
-    store_file.write_text(STORE_FILE, encoding="utf-8")
-    settings = IngestSettings(
-        store_file=store_file, db_url=f"sqlite:///{tmp_path / 'ingest.db'}",
-        mqtt=broker.settings(INGEST_USER, "ingest-sensors", session_expiry_s=600), tick_s=0.1,
-    )
-    service = IngestService(settings)
-    service.start()
-    assert service.wait_connected(10)
-    time.sleep(0.2)
-    try:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-sensors") as service:
         yield service
-    finally:
-        service.stop()
 
 
 def send(gw: Gateway, t0: datetime, samples: list[tuple[float, float]], seq: int | None = None) -> None:
