@@ -44,13 +44,6 @@ def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
 
 
 @pytest.fixture
-def gw1(broker: RunningBroker) -> Iterator[Gateway]:
-    gateway = Gateway(broker)
-    yield gateway
-    gateway.link.stop()
-
-
-@pytest.fixture
 def events(broker: RunningBroker) -> Iterator[queue.Queue[InboundMessage]]:
     received: queue.Queue[InboundMessage] = queue.Queue()
     watcher = MqttLink(broker.settings(DASHBOARD_USER, "crm-watcher"), subscriptions=[(event_filter("teststore"), 1)],

@@ -143,13 +143,6 @@ def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path) -> Iterator[
         yield service
 
 
-@pytest.fixture
-def gw1(broker: RunningBroker) -> Iterator[Gateway]:
-    gateway = Gateway(broker)
-    yield gateway
-    gateway.link.stop()
-
-
 def batches_of(service: IngestService, gateway: str = "gw1") -> list[int]:
     with service.db.connect() as conn:
         return list(conn.execute(select(t.gateway_batches.c.seq).where(t.gateway_batches.c.gateway == gateway)

@@ -55,13 +55,6 @@ def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
         yield service
 
 
-@pytest.fixture
-def gw1(broker: RunningBroker) -> Iterator[Gateway]:
-    gateway = Gateway(broker)
-    yield gateway
-    gateway.link.stop()
-
-
 def gate_alarm(seq: int, epc: str, at: datetime) -> bytes:
     reads = [
         AlarmEvidence(

@@ -12,8 +12,7 @@ from contract.payloads import Command
 from ingest.db import repo
 from ingest.service import IngestService
 from tests.ingest.test_service import BREAD_EPC, CARD, Gateway, eventually, read
-from tests.ingest.test_service_edge import gw1 as gw1  # fixtures: an edge-gated store and its gateway
-from tests.ingest.test_service_edge import ingest as ingest
+from tests.ingest.test_service_edge import ingest as ingest  # the edge-gated store's ingest
 
 pytestmark = pytest.mark.integration
 
