@@ -67,7 +67,8 @@ def encode_temperature(celsius: float, scale: float = DEFAULT_SCALE) -> int:
     _check_scale(scale)
     if not math.isfinite(celsius):
         raise ReaderError(f"temperature {celsius!r} °C is not a finite number")
-    raw = round(celsius / scale)
+    steps = celsius / scale  # may overflow to infinity for a huge value: out of range like any other
+    raw = round(steps) if math.isfinite(steps) else INT16_MAX + 1
     if not INT16_MIN <= raw <= INT16_MAX:
         lowest, highest = INT16_MIN * scale, INT16_MAX * scale
         raise ReaderError(

@@ -1,4 +1,4 @@
-"""Hypothesis helpers shared by the codec tests: cut one byte stream into arbitrary chunks."""
+"""Helpers shared by the codec tests: cut one byte stream into arbitrary chunks, count the bytes a message used."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from itertools import pairwise
 from typing import TypeVar
 
 from hypothesis import strategies as st
+
+from readers.uhf import CRC_FIELD, MIN_FRAME, NOTICE_HEAD, ErrorResponse, TagNotice, UhfMessage
 
 T = TypeVar("T")
 
@@ -32,3 +34,12 @@ def feed_all(feed: Callable[[bytes], list[T]], chunks: Sequence[bytes]) -> list[
 def without(forbidden: Sequence[int], max_size: int = 40) -> st.SearchStrategy[bytes]:
     """Line noise that contains none of the ``forbidden`` byte values (so it cannot start a frame)."""
     return st.binary(max_size=max_size).map(lambda raw: raw.translate(None, bytes(forbidden)))
+
+
+def uhf_frame_length(message: UhfMessage) -> int:
+    """How many stream bytes the frame of a decoded UHF message took."""
+    if isinstance(message, TagNotice):
+        return MIN_FRAME + NOTICE_HEAD.size + len(message.epc) // 2 + CRC_FIELD.size
+    if isinstance(message, ErrorResponse):
+        return MIN_FRAME + 1
+    return MIN_FRAME + len(message.params)

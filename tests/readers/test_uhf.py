@@ -29,7 +29,7 @@ from readers.uhf import (
     encode_tag_notice,
     gen2_crc16,
 )
-from tests.readers.streams import chunkings, feed_all, without
+from tests.readers.streams import chunkings, feed_all, uhf_frame_length, without
 
 NOTICE_EXAMPLE = "BB 02 22 00 11 C4 30 00 30 74 25 7B F7 19 4E 40 00 00 1A 85 12 34 F0 7E"
 EXAMPLE_EPC = "3074257BF7194E4000001A85"
@@ -165,14 +165,6 @@ frames = st.one_of(
 )
 
 
-def frame_length(message: UhfMessage) -> int:
-    if isinstance(message, TagNotice):
-        return 7 + 1 + 2 + len(message.epc) // 2 + 2
-    if isinstance(message, ErrorResponse):
-        return 8
-    return 7 + len(message.params)
-
-
 @settings(max_examples=200)
 @given(
     st.lists(st.one_of(frames, st.binary(max_size=20)), max_size=12)
@@ -195,7 +187,7 @@ def test_any_chunking_yields_the_same_messages(case: tuple[bytes, list[bytes]]) 
 def test_random_bytes_never_raise_and_every_byte_is_accounted_for(noise: bytes, data: st.DataObject) -> None:
     decoder = UhfDecoder()
     messages = feed_all(decoder.feed, data.draw(chunkings(noise)))
-    used = sum(frame_length(message) for message in messages)
+    used = sum(uhf_frame_length(message) for message in messages)
     assert used + decoder.discarded_bytes + decoder.buffered == len(noise)
 
 
