@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dashboard.errors import SettingsError
 from silentcommerce.mqtt import MqttSettings
@@ -31,25 +29,10 @@ class DashboardSettings:
 
     def __post_init__(self) -> None:
         if not self.logins:
-            raise SettingsError("dashboard settings: 'logins' is empty; nobody could sign in")
+            raise SettingsError("dashboard: no logins; nobody could sign in")
         for login, password in self.logins.items():
             if not login or ":" in login:
-                raise SettingsError(f"dashboard login {login!r}: must be non-empty and contain no ':'")
+                raise SettingsError(f"dashboard.{login}: a login name must be non-empty and contain no ':'")
             if not password:
-                raise SettingsError(f"dashboard login {login!r}: empty password")
+                raise SettingsError(f"dashboard.{login}: empty password")
 
-
-def logins_from_credentials(path: Path) -> dict[str, str]:
-    """The ``dashboard`` section of a generated ``credentials.json``: ``{"operator": pw, "admin": pw}``."""
-    try:
-        raw = json.loads(path.read_text())
-        logins = raw["dashboard"]
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: not found; run 'silentcommerce credentials' first") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SettingsError(f"{path}: no 'dashboard' logins ({exc!r})") from None
-    if not isinstance(logins, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in logins.items()
-    ):
-        raise SettingsError(f"{path}: 'dashboard' must map login names to password strings")
-    return dict(logins)

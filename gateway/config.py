@@ -58,7 +58,7 @@ class GatewaySection(_Section):
     @model_validator(mode="after")
     def _not_reserved(self) -> GatewaySection:
         if self.id in RESERVED_GATEWAY_NAMES:
-            raise ValueError(f"gateway id {self.id!r} is reserved")
+            raise _FieldError("gateway.id", f"{self.id!r} is reserved (it names the business-event topics)")
         return self
 
 

@@ -45,12 +45,15 @@ class Credentials:
     users: dict[str, str] = field(default_factory=dict)
     dashboard_logins: dict[str, str] = field(default_factory=dict)
     gateways: list[tuple[str, str]] = field(default_factory=list)
+    source: Path | None = None
+    """The file these came from, so that a missing user names it."""
 
     def password(self, user: str) -> str:
         try:
             return self.users[user]
         except KeyError:
-            raise BrokerError(f"no credentials for MQTT user {user!r}; run 'silentcommerce credentials'") from None
+            where = f"{self.source}: mqtt.{user}" if self.source else f"MQTT user {user!r}"
+            raise BrokerError(f"{where}: no password for this MQTT user; run 'silentcommerce credentials'") from None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -64,17 +67,42 @@ class Credentials:
 
     @classmethod
     def load(cls, path: Path) -> Credentials:
+        """Read ``credentials.json``; a wrong file raises BrokerError naming the file and the field."""
         try:
-            raw = json.loads(path.read_text())
-            return cls(
-                users=dict(raw["mqtt"]),
-                dashboard_logins=dict(raw.get("dashboard", {})),
-                gateways=[(s, g) for s, g in raw.get("gateways", [])],
-            )
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BrokerError(f"{path}: not found; run 'silentcommerce credentials' first") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BrokerError(f"{path}: not a credentials file ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BrokerError(f"{path}: cannot be read ({exc})") from None
+        except ValueError as exc:
+            raise BrokerError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise BrokerError(f"{path}: expected an object with 'mqtt', 'dashboard' and 'gateways'")
+        if "mqtt" not in raw:
+            raise BrokerError(f"{path}: mqtt: missing; run 'silentcommerce credentials'")
+        gateways = raw.get("gateways", [])
+        if not isinstance(gateways, list):
+            raise BrokerError(f"{path}: gateways: expected a list of [store, gateway] pairs")
+        for index, pair in enumerate(gateways):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise BrokerError(f"{path}: gateways[{index}]: expected a [store, gateway] pair, got {pair!r}")
+        return cls(
+            users=_secrets(path, raw, "mqtt"),
+            dashboard_logins=_secrets(path, raw, "dashboard"),
+            gateways=[(store, gateway) for store, gateway in gateways],
+            source=path,
+        )
+
+
+def _secrets(path: Path, raw: dict[str, object], section: str) -> dict[str, str]:
+    """One ``name -> password`` section of the credentials file, each value checked."""
+    value = raw.get(section, {})
+    if not isinstance(value, dict):
+        raise BrokerError(f"{path}: {section}: expected an object mapping names to passwords")
+    for name, secret in value.items():
+        if not isinstance(secret, str):
+            raise BrokerError(f"{path}: {section}.{name}: expected a password string, got {type(secret).__name__}")
+    return dict(value)
 
 
 def acl_text(gateways: list[tuple[str, str]]) -> str:

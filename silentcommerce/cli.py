@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -44,6 +44,12 @@ def _logging(verbose: bool) -> None:
     )
 
 
+def _refuse(error: Exception) -> NoReturn:
+    """Stop on a wrong config, store or credentials file: one line naming the file and the field, no traceback."""
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2)
+
+
 def _mqtt_settings(
     host: str, port: int, user: str | None, password: str | None, credentials: Path, *, default_user: str,
     client_id: str, session_expiry_s: int = 0,
@@ -51,9 +57,13 @@ def _mqtt_settings(
     username = user or default_user
     if password is None:
         try:
-            password = Credentials.load(credentials).password(username)
+            loaded = Credentials.load(credentials)
         except BrokerError as exc:
-            raise typer.BadParameter(f"{exc} (or pass --mqtt-password / SC_MQTT_PASSWORD)", param_hint="--credentials") from None
+            _refuse(exc)
+        try:
+            password = loaded.password(username)
+        except BrokerError as exc:
+            _refuse(BrokerError(f"{exc} (or pass --mqtt-password / SC_MQTT_PASSWORD)"))
     return MqttSettings(host=host, port=port, username=username, password=password, client_id=client_id,
                         session_expiry_s=session_expiry_s)
 
@@ -100,8 +110,7 @@ def gateway(
     try:
         run(config)
     except GatewayConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(exc)
 
 
 @app.command()
@@ -131,8 +140,7 @@ def ingest(
     try:
         run(store_file=store_file, db_url=db, mqtt=mqtt, tsdb=tsdb)
     except StoreFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(exc)
 
 
 @app.command()
@@ -149,6 +157,7 @@ def dashboard(
     verbose: Verbose = False,
 ) -> None:
     """Run the operator dashboard (REST API, live feed, web page)."""
+    from dashboard.errors import SettingsError
     from dashboard.main import run
     from dashboard.settings import DashboardSettings
 
@@ -157,9 +166,12 @@ def dashboard(
                           default_user="dashboard", client_id=f"dashboard-{port}")
     try:
         logins = Credentials.load(credentials_file).dashboard_logins
+        settings = DashboardSettings(db_url=db, mqtt=mqtt, logins=logins, store=store)
     except BrokerError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--credentials") from None
-    run(DashboardSettings(db_url=db, mqtt=mqtt, logins=logins, store=store), host=host, port=port)
+        _refuse(exc)
+    except SettingsError as exc:
+        _refuse(SettingsError(f"{credentials_file}: {exc}"))
+    run(settings, host=host, port=port)
 
 
 @app.command()
