@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.auth import Operator
+from dashboard.auth import Auth, Operator
 from dashboard.deps import DbEngine, Hub, Settings
 from dashboard.schemas import (
     AlertOut,
@@ -51,7 +51,8 @@ def _transaction(row: repo.TransactionSummary) -> TransactionOut:
 
 
 @router.get("/health", response_model=HealthOut, summary="Database, broker link and gateways")
-def get_health(_: Operator, engine: DbEngine, hub: Hub) -> HealthOut:
+def get_health(_: Operator, engine: DbEngine, hub: Hub, auth: Auth) -> HealthOut:
+    logins = {"failed_logins": auth.throttle.failed, "refused_logins": auth.throttle.refused}
     live = LiveHealthOut(
         connected=hub.connected, clients=hub.client_count, received=hub.stats.received,
         rejected=hub.stats.rejected, last_rejection=hub.stats.last_rejection,
@@ -62,7 +63,7 @@ def get_health(_: Operator, engine: DbEngine, hub: Hub) -> HealthOut:
     except SQLAlchemyError:
         return HealthOut(
             status="degraded", database=False, live=live, gateways=[], dead_letters=0, open_alerts=0,
-            last_batch_at=None, config_version=0,
+            last_batch_at=None, config_version=0, **logins,
         )
     return HealthOut(
         status="ok" if hub.connected else "degraded",
@@ -79,6 +80,7 @@ def get_health(_: Operator, engine: DbEngine, hub: Hub) -> HealthOut:
         open_alerts=found.open_alerts,
         last_batch_at=found.last_batch_at,
         config_version=found.config_version,
+        **logins,
     )
 
 

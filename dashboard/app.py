@@ -1,4 +1,9 @@
-"""The dashboard's FastAPI app: REST API, live feed, and the operator page with its own assets."""
+"""The dashboard's FastAPI app: REST API, live feed, and the operator page with its own assets.
+
+Every route needs a login (see ``dashboard.auth``) except those on :data:`PUBLIC_PATHS`: the sign-in page,
+the login and logout endpoints and the static assets. A browser asking for a page without a login is sent
+to the sign-in page; an API client gets 401.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboard import admin, api, crm_api, live
-from dashboard.auth import Operator
+from dashboard import admin, api, crm_api, live, login
+from dashboard.auth import AuthState, Operator
 from dashboard.hub import LiveHub
 from dashboard.identify import make_resolver
 from dashboard.settings import DashboardSettings
@@ -23,6 +33,8 @@ from ingest.db.engine import make_engine
 
 log = logging.getLogger(__name__)
 STATIC = Path(str(files("dashboard") / "static"))
+PUBLIC_PATHS = frozenset({"/login", "/api/login", "/api/logout", "/static"})
+"""The only routes without an auth dependency (the route-walk test holds every other route to one)."""
 
 
 def create_app(settings: DashboardSettings) -> FastAPI:
@@ -58,8 +70,19 @@ def create_app(settings: DashboardSettings) -> FastAPI:
         version="1",
         summary="Live store view, REST API and admin of catalog, members, tags and layout.",
         lifespan=lifespan,
+        openapi_url=None,  # served below, behind a login like every other route
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.auth = AuthState.of(settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT"], allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_exception_handler(StarletteHTTPException, _sign_in_page_for_browsers)
+    app.include_router(login.router)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(admin.router)
@@ -71,4 +94,25 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     def page(_: Operator) -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Operator) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(_: Operator) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API")
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "login.html").read_text(encoding="utf-8"))
+
     return app
+
+
+async def _sign_in_page_for_browsers(request: Request, exc: Exception) -> Response:
+    """A page (not the API) asked for by a browser without a login goes to the sign-in page, then back."""
+    assert isinstance(exc, StarletteHTTPException)
+    wants_page = request.method == "GET" and not request.url.path.startswith("/api/")
+    if exc.status_code == 401 and wants_page and "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/login?next=" + quote(request.url.path, safe="/"), status_code=303)
+    return await http_exception_handler(request, exc)

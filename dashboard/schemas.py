@@ -223,6 +223,8 @@ class HealthOut(_Out):
     open_alerts: int
     last_batch_at: datetime | None
     config_version: int
+    failed_logins: int = Field(0, description="Failed dashboard sign-ins since the dashboard started.")
+    refused_logins: int = Field(0, description="Sign-ins refused (429) after too many failures.")
 
 
 # -- admin writes ---------------------------------------------------------------------------------

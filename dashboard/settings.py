@@ -1,10 +1,11 @@
-"""What a dashboard needs to run: its database, its broker login, and the operators' logins."""
+"""What a dashboard needs to run: its database, its broker login, the operators' logins and its session secret."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from dashboard.errors import SettingsError
+from dashboard.tokens import MIN_SECRET_LEN
 from silentcommerce.mqtt import MqttSettings
 
 ADMIN_LOGIN = "admin"
@@ -26,8 +27,17 @@ class DashboardSettings:
     """How often the live feed sends presence, reads per second, sensors and gateway status."""
     client_queue: int = 256
     """Events buffered per live-feed client; a client further behind is dropped."""
+    session_secret: str | None = None
+    """Signs session tokens. None: a random one for this process (sign-ins do not outlive a restart);
+    the ``dashboard`` command refuses to run without one unless in dev mode."""
+    session_ttl_s: float = 8 * 3600.0
+    """How long a session token from the login endpoint stays valid."""
+    cors_origins: tuple[str, ...] = ()
+    """Other origins (``https://host:port``) whose pages may call the API; none by default."""
 
     def __post_init__(self) -> None:
+        if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LEN:
+            raise SettingsError(f"dashboard session secret: at least {MIN_SECRET_LEN} characters are needed")
         if not self.logins:
             raise SettingsError("dashboard: no logins; nobody could sign in")
         for login, password in self.logins.items():

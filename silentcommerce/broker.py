@@ -2,7 +2,8 @@
 
 Credentials are generated on the machine that runs the store and never committed: ``passwd`` (hashed by
 ``mosquitto_passwd``), ``acl`` (each gateway may publish only under its own topics and read only its own
-``cmd``) and ``credentials.json`` (the clear-text passwords the local services use, mode 0600).
+``cmd``) and ``credentials.json`` (the clear-text passwords the local services use and the dashboard's
+session secret, mode 0600).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Credentials:
     gateways: list[tuple[str, str]] = field(default_factory=list)
     source: Path | None = None
     """The file these came from, so that a missing user names it."""
+    dashboard_session_secret: str = ""
+    """Signs the dashboard's session tokens; generated once per machine."""
 
     def password(self, user: str) -> str:
         try:
@@ -61,6 +64,7 @@ class Credentials:
                 "mqtt": self.users,
                 "dashboard": self.dashboard_logins,
                 "gateways": [list(g) for g in self.gateways],
+                "dashboard_session_secret": self.dashboard_session_secret,
             },
             indent=2,
         )
@@ -86,11 +90,15 @@ class Credentials:
         for index, pair in enumerate(gateways):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
                 raise BrokerError(f"{path}: gateways[{index}]: expected a [store, gateway] pair, got {pair!r}")
+        session_secret = raw.get("dashboard_session_secret", "")
+        if not isinstance(session_secret, str):
+            raise BrokerError(f"{path}: dashboard_session_secret: expected a string")
         return cls(
             users=_secrets(path, raw, "mqtt"),
             dashboard_logins=_secrets(path, raw, "dashboard"),
             gateways=[(store, gateway) for store, gateway in gateways],
             source=path,
+            dashboard_session_secret=session_secret,
         )
 
 
@@ -149,6 +157,7 @@ def generate_credentials(
         creds.dashboard_logins.setdefault(login, secrets.token_urlsafe(12))
     if dashboard_logins:
         creds.dashboard_logins.update(dashboard_logins)
+    creds.dashboard_session_secret = creds.dashboard_session_secret or secrets.token_urlsafe(32)
     creds.gateways = sorted(set(creds.gateways) | set(gateways))
     _write_private(creds_path, creds.to_json())
     _write_passwd(directory / "passwd", creds.users)

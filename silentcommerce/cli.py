@@ -64,6 +64,8 @@ def _mqtt_settings(
             password = loaded.password(username)
         except BrokerError as exc:
             _refuse(BrokerError(f"{exc} (or pass --mqtt-password / SC_MQTT_PASSWORD)"))
+    if not password:
+        _refuse(BrokerError(f"MQTT user {username!r} has an empty password (--mqtt-password / the credentials file)"))
     return MqttSettings(host=host, port=port, username=username, password=password, client_id=client_id,
                         session_expiry_s=session_expiry_s)
 
@@ -154,21 +156,34 @@ def dashboard(
     mqtt_user: MqttUser = None,
     mqtt_password: MqttPassword = None,
     credentials_file: CredentialsPath = DEFAULT_CREDENTIALS,
+    session_secret: Annotated[str | None, typer.Option("--session-secret", envvar="SC_DASHBOARD_SECRET", help="Signs session tokens (32+ characters); defaults to the credentials file's.")] = None,
+    cors_origin: Annotated[list[str], typer.Option("--cors-origin", envvar="SC_DASHBOARD_CORS_ORIGINS", help="Another origin whose pages may call the API (repeatable); none by default.")] = [],  # noqa: B006
+    dev: Annotated[bool, typer.Option("--dev", envvar="SC_DEV", help="Development: a missing session secret is replaced by a throwaway one.")] = False,
     verbose: Verbose = False,
 ) -> None:
     """Run the operator dashboard (REST API, live feed, web page)."""
     from dashboard.errors import SettingsError
     from dashboard.main import run
     from dashboard.settings import DashboardSettings
+    from dashboard.tokens import MIN_SECRET_LEN
 
     _logging(verbose)
     mqtt = _mqtt_settings(mqtt_host, mqtt_port, mqtt_user, mqtt_password, credentials_file,
                           default_user="dashboard", client_id=f"dashboard-{port}")
     try:
-        logins = Credentials.load(credentials_file).dashboard_logins
-        settings = DashboardSettings(db_url=db, mqtt=mqtt, logins=logins, store=store)
+        creds = Credentials.load(credentials_file)
     except BrokerError as exc:
         _refuse(exc)
+    secret = session_secret or creds.dashboard_session_secret
+    if len(secret) < MIN_SECRET_LEN and not dev:
+        _refuse(SettingsError(
+            f"no dashboard session secret of at least {MIN_SECRET_LEN} characters: 'silentcommerce credentials' "
+            "writes one into the credentials file, or set SC_DASHBOARD_SECRET; --dev uses a throwaway one"
+        ))
+    try:
+        settings = DashboardSettings(db_url=db, mqtt=mqtt, logins=creds.dashboard_logins, store=store,
+                                     session_secret=secret if len(secret) >= MIN_SECRET_LEN else None,
+                                     cors_origins=tuple(cors_origin))
     except SettingsError as exc:
         _refuse(SettingsError(f"{credentials_file}: {exc}"))
     run(settings, host=host, port=port)

@@ -1,5 +1,5 @@
 // Silent Commerce operator page: fetches the REST API once, then follows the live feed (SSE).
-// Same-origin requests, so the browser's Basic-auth login applies to fetch() and EventSource alike.
+// Same-origin requests, so the session cookie from the sign-in page applies to fetch() and EventSource alike.
 "use strict";
 
 (() => {
@@ -72,6 +72,7 @@
 
   async function getJson(path) {
     const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return response.json();
   }

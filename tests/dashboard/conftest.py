@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -132,6 +133,15 @@ class RunningDashboard:
 
     def client(self, login: str = "operator") -> httpx.Client:
         return httpx.Client(base_url=self.url, auth=(login, LOGINS[login]), timeout=10)
+
+
+def signed_in_context(chromium: Any, url: str, login: str = "operator", **options: Any) -> Any:
+    """A Chromium context signed in through ``POST /api/login``: it holds the session cookie, as the sign-in
+    page leaves it, and sends it with every page, fetch and live-feed request."""
+    context = chromium.new_context(**options)
+    answer = context.request.post(url + "/api/login", data={"login": login, "password": LOGINS[login]})
+    assert answer.ok, answer.text()
+    return context
 
 
 @contextmanager

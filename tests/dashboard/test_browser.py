@@ -14,7 +14,7 @@ from contract import ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, en
 from contract.topics import event_topic, gateway_topic
 from ingest.rules.model import Evidence, TheftAlarm, TransactionCommitted, TransactionLine
 from silentcommerce.mqtt import MqttLink
-from tests.dashboard.conftest import ADA_CARD, LOGINS, MILK_TAG, RunningDashboard, record_decisions
+from tests.dashboard.conftest import ADA_CARD, MILK_TAG, RunningDashboard, record_decisions, signed_in_context
 from tests.fixtures.broker import STORE, RunningBroker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -29,8 +29,8 @@ def _publish(link: MqttLink, topic: str, payload: bytes, retain: bool = False) -
 
 
 def test_new_transaction_appears_live(live_dashboard: RunningDashboard, broker: RunningBroker, chromium: Any, tmp_path: Path) -> None:
-    context = chromium.new_context(
-        http_credentials={"username": "operator", "password": LOGINS["operator"]},
+    context = signed_in_context(
+        chromium, live_dashboard.url,
         viewport={"width": 1600, "height": 1000},
     )
     page = context.new_page()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import LOGINS, copy_database, serving, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import copy_database, serving, settings_for, signed_in_context, unreachable_mqtt
 from tests.dashboard.test_crm_api import crm_template  # noqa: F401  (the seeded history, a module fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -29,8 +29,8 @@ def _shot(page: Any, tmp_path: Path, name: str) -> None:
 
 
 def test_member_and_marketing_pages(crm_dashboard: str, chromium: Any, tmp_path: Path) -> None:
-    context = chromium.new_context(
-        http_credentials={"username": "operator", "password": LOGINS["operator"]},
+    context = signed_in_context(
+        chromium, crm_dashboard,
         viewport={"width": 1440, "height": 1000},
     )
     page = context.new_page()

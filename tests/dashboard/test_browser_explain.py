@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import LOGINS, RunningDashboard
+from tests.dashboard.conftest import RunningDashboard, signed_in_context
 from tests.dashboard.explained import SALE_ID, WALKOUT_TAG, seed_explained
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -24,8 +24,8 @@ def test_operator_opens_the_evidence_of_an_alarm_a_held_lane_and_a_sale(
     live_dashboard: RunningDashboard, chromium: Any, tmp_path: Path
 ) -> None:
     seeded = seed_explained(live_dashboard.settings.db_url)
-    context = chromium.new_context(
-        http_credentials={"username": "operator", "password": LOGINS["operator"]},
+    context = signed_in_context(
+        chromium, live_dashboard.url,
         viewport={"width": 1600, "height": 1100},
     )
     page = context.new_page()
