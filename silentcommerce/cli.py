@@ -175,17 +175,17 @@ def dashboard(
     except BrokerError as exc:
         _refuse(exc)
     secret = session_secret or creds.dashboard_session_secret
-    if len(secret) < MIN_SECRET_LEN and not dev:
-        _refuse(SettingsError(
-            f"no dashboard session secret of at least {MIN_SECRET_LEN} characters: 'silentcommerce credentials' "
-            "writes one into the credentials file, or set SC_DASHBOARD_SECRET; --dev uses a throwaway one"
-        ))
     try:
         settings = DashboardSettings(db_url=db, mqtt=mqtt, logins=creds.dashboard_logins, store=store,
                                      session_secret=secret if len(secret) >= MIN_SECRET_LEN else None,
                                      cors_origins=tuple(cors_origin))
     except SettingsError as exc:
         _refuse(SettingsError(f"{credentials_file}: {exc}"))
+    if settings.session_secret is None and not dev:
+        _refuse(SettingsError(
+            f"{credentials_file}: dashboard_session_secret: missing or under {MIN_SECRET_LEN} characters; "
+            "'silentcommerce credentials' writes one, or set SC_DASHBOARD_SECRET; --dev uses a throwaway one"
+        ))
     run(settings, host=host, port=port)
 
 
