@@ -39,6 +39,9 @@ MAX_TAGS_PER_COMMAND: Final = 5000
 MAX_EVIDENCE_PER_ALARM: Final = 200
 ALLOWLIST_TARGET: Final = "allowlist"
 ALLOWLIST_ACTIONS: Final = frozenset({"allow", "disallow", "allow_replace"})
+OUTBOX_TARGET: Final = "outbox"
+MAX_RESEND_SPAN: Final = 1000
+"""The most ``seq`` one ``resend`` command may ask for (``to_seq - from_seq + 1``)."""
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Epc = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{4,124}$", to_upper=True)]
@@ -140,7 +143,7 @@ class Status(_Model):
 
 
 CommandAction = Literal[
-    "alarm", "lock", "unlock", "display", "clear_display", "allow", "disallow", "allow_replace"
+    "alarm", "lock", "unlock", "display", "clear_display", "allow", "disallow", "allow_replace", "resend"
 ]
 
 
@@ -168,6 +171,22 @@ class Command(_Model):
     parts: int | None = Field(
         default=None, ge=1, le=10_000, description="allow_replace: parts in the snapshot."
     )
+    from_seq: Seq | None = Field(default=None, description="resend: the first seq to publish again.")
+    to_seq: Seq | None = Field(default=None, description="resend: the last seq to publish again.")
+
+    @model_validator(mode="after")
+    def _resend_fields(self) -> Command:
+        if self.action != "resend":
+            if self.from_seq is not None or self.to_seq is not None:
+                raise ValueError("'from_seq' and 'to_seq' belong to 'resend'")
+            return self
+        if self.target != OUTBOX_TARGET:
+            raise ValueError(f"action 'resend' has the target {OUTBOX_TARGET!r}")
+        if self.from_seq is None or self.to_seq is None:
+            raise ValueError("'resend' needs 'from_seq' and 'to_seq'")
+        if not 0 <= self.to_seq - self.from_seq < MAX_RESEND_SPAN:
+            raise ValueError(f"'resend' asks for 1 to {MAX_RESEND_SPAN} seq, from 'from_seq' to 'to_seq'")
+        return self
 
     @model_validator(mode="after")
     def _allowlist_fields(self) -> Command:
@@ -198,6 +217,9 @@ class Ack(_Model):
     ok: bool
     error: ShortText = ""
     at: AwareDatetime
+    seq: Seq | None = Field(
+        default=None, description="Set when the ack went through the gateway's outbox: it shares the seq."
+    )
 
 
 class AlarmEvidence(_Model):
@@ -274,6 +296,17 @@ def _summarise(exc: ValidationError, limit: int = 3) -> str:
         parts.append(f"{where}: {err['msg']}")
     more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
     return "; ".join(parts) + more
+
+
+def seq_ranges(seqs: list[int]) -> str:
+    """Sorted ``[3, 4, 5, 9]`` → ``"3-5,9"``: how a failed ``resend`` ack and the lost-data alert name ``seq``."""
+    runs: list[list[int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def utc_rfc3339(moment: datetime) -> str:

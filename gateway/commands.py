@@ -6,8 +6,14 @@ the time); ``lock``/``unlock`` switch a coil on/off; ``display`` shows up to two
 reason (unknown target, device error, invalid command payload).
 
 ``allow``, ``disallow`` and ``allow_replace`` (target ``allowlist``) change the persistent allow list of the
-exit guard; the ack goes out once the change is on disk. :meth:`CommandExecutor.hold_alarm` is how the exit
-guard, which switched a relay on itself, hands the switching off to this thread.
+exit guard; the ack goes out once the change is on disk. ``resend`` (target ``outbox``) makes the outbox
+entries ``from_seq`` … ``to_seq`` wait again so they are published once more; its ack fails, naming the
+``seq`` no longer kept, when some are gone. :meth:`CommandExecutor.hold_alarm` is how the exit guard, which
+switched a relay on itself, hands the switching off to this thread.
+
+Acks go through the outbox (they share ``seq``), so an ack made while the uplink is down is not lost; the
+outbox remembers which command ids were answered, so a command delivered again (ingest republishes a command
+until the broker took it) is carried out once: the repeat is dropped and counted.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from contract import Ack, Command, ContractError, decode
-from contract.payloads import ALLOWLIST_TARGET
+from contract import Ack, Command, ContractError, decode, encode
+from contract.payloads import ALLOWLIST_TARGET, seq_ranges
 from gateway.allowlist import AllowList
 from gateway.config import ActuatorConfig, DisplayConfig
-from gateway.errors import AllowListError, DeviceError
+from gateway.errors import AllowListError, DeviceError, OutboxError
+from gateway.outbox import Outbox
 from readers import display
 from readers.errors import ReaderError
 from silentcommerce.serialport import Port, PortError, open_port
@@ -38,7 +45,6 @@ DEFAULT_ALARM_S = 3.0
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 CoilWriter = Callable[[ActuatorConfig, bool], None]
-AckSink = Callable[[Ack], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,10 @@ class CommandStats:
     ok: int = 0
     failed: int = 0
     unanswerable: int = 0
+    repeats: int = 0
+    """Commands dropped because their id was answered before."""
+    resent: int = 0
+    """Outbox entries made to wait again by ``resend``."""
 
 
 class DisplayPort:
@@ -104,7 +114,8 @@ class CommandExecutor:
         actuators: list[ActuatorConfig],
         displays: list[DisplayConfig],
         write_coil: CoilWriter,
-        send_ack: AckSink,
+        outbox: Outbox,
+        appended: Callable[[], None],
         stop: threading.Event,
         *,
         allowlist: AllowList | None = None,
@@ -116,7 +127,8 @@ class CommandExecutor:
         self._actuators = {a.name: a for a in actuators}
         self._displays = {d.name: DisplayPort(d) for d in displays}
         self._write_coil = write_coil
-        self._send_ack = send_ack
+        self._outbox = outbox
+        self._appended = appended
         self._stop = stop
         self._clock = clock
         self._inbox: queue.Queue[bytes | _Hold | None] = queue.Queue()
@@ -196,6 +208,10 @@ class CommandExecutor:
         except ContractError as exc:
             self._refuse_invalid(payload, exc.reason)
             return
+        if self._outbox.answered(command.id):
+            self.stats.repeats += 1
+            log.info("command %s was answered before: dropped", command.id)
+            return
         if command.store != self.store or command.gateway != self.gateway:
             self._ack(
                 command.id,
@@ -214,6 +230,9 @@ class CommandExecutor:
 
     def _execute(self, command: Command) -> None:
         action, target = command.action, command.target
+        if action == "resend":
+            self._resend(command)
+            return
         if action in ("allow", "disallow", "allow_replace"):
             self._allowlist(command)
             return
@@ -255,6 +274,17 @@ class CommandExecutor:
         except AllowListError as exc:
             raise DeviceError(str(exc)) from exc
 
+    def _resend(self, command: Command) -> None:
+        assert command.from_seq is not None and command.to_seq is not None  # the contract checks it
+        try:
+            lost = self._outbox.resend(command.from_seq, command.to_seq)
+        except OutboxError as exc:
+            raise DeviceError(str(exc)) from exc
+        self.stats.resent += command.to_seq - command.from_seq + 1 - len(lost)
+        self._appended()
+        if lost:
+            raise _Refused(f"not kept: {seq_ranges(lost)}")
+
     def _refuse_invalid(self, payload: bytes, reason: str) -> None:
         command_id = None
         try:
@@ -283,7 +313,13 @@ class CommandExecutor:
             error=(error or "")[:200],
             at=self._clock(),
         )
-        self._send_ack(ack)
+        try:
+            self._outbox.append("ack", lambda seq: encode(ack.model_copy(update={"seq": seq})), answers=command_id)
+        except OutboxError as exc:
+            log.error("ack of command %s could not be stored: %s", command_id, exc)
+            return
+        self._appended()
+
 
 
 def target_is_not_allowlist(target: str) -> bool:

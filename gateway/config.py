@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from contract.topics import NAME_PATTERN, RESERVED_GATEWAY_NAMES
 from gateway.errors import GatewayConfigError
+from gateway.outbox import DEFAULT_KEEP_COUNT, DEFAULT_KEEP_S
 
 __all__ = [
     "ActuatorConfig",
@@ -53,6 +54,13 @@ class GatewaySection(_Section):
     stats_interval_s: float = Field(default=60.0, gt=0, le=86400)
     historical_after_s: float = Field(
         default=30.0, gt=0, description="reads batches published later than this are marked 'historical'"
+    )
+    keep_delivered_s: float = Field(
+        default=DEFAULT_KEEP_S, ge=0, le=30 * 86400,
+        description="how long a delivered outbox entry is kept so that ingest can ask for it again ('resend')",
+    )
+    keep_delivered_max: int = Field(
+        default=DEFAULT_KEEP_COUNT, ge=0, le=1_000_000, description="at most this many delivered entries kept"
     )
 
     @model_validator(mode="after")

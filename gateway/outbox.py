@@ -1,9 +1,14 @@
-"""The durable outbox: every outbound data message waits in SQLite (WAL) until its PUBACK.
+"""The durable outbox: every outbound data message waits in SQLite (WAL) until its PUBACK, and is kept a while after.
 
-:meth:`Outbox.append` takes the gateway's next ``seq`` (one counter across reads and sensors, persisted in
-the same database) and stores the topic and payload in the same transaction, so a crash can neither lose
-a batch nor reuse a ``seq``. Entries leave only through :meth:`Outbox.remove`, which the publisher calls
-after a successful PUBACK. One row holds one whole batch, so a transaction carries hundreds of reads.
+:meth:`Outbox.append` takes the gateway's next ``seq`` (one counter across reads, sensors, alarms and acks,
+persisted in the same database) and stores the topic and payload in the same transaction, so a crash can
+neither lose a batch nor reuse a ``seq``. The publisher calls :meth:`Outbox.mark_delivered` after a
+successful PUBACK; a delivered entry is kept for ``keep_s`` seconds (at most ``keep_count`` of them) so that
+ingest can ask for a ``seq`` it never received (:meth:`Outbox.resend`: the entries wait again). One row holds
+one whole batch, so a transaction carries hundreds of reads.
+
+The ids of the commands answered are kept too (:meth:`Outbox.answered`), so a command delivered twice is
+carried out once.
 """
 
 from __future__ import annotations
@@ -28,12 +33,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS answered (
+    command_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES ('last_seq', 0);
 """
+_DELIVERED_AT = "ALTER TABLE outbox ADD COLUMN delivered_at REAL"
+"""Added to an outbox file made before entries were kept after delivery (NULL: still waiting)."""
+DEFAULT_KEEP_S = 3600.0
+DEFAULT_KEEP_COUNT = 5000
+ANSWERED_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +65,28 @@ class Outbox:
     """A SQLite outbox for one gateway; safe to share between threads."""
 
     def __init__(
-        self, path: Path | str, store: str, gateway: str, *, clock: Callable[[], float] = time.time
+        self,
+        path: Path | str,
+        store: str,
+        gateway: str,
+        *,
+        keep_s: float = DEFAULT_KEEP_S,
+        keep_count: int = DEFAULT_KEEP_COUNT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.store, self.gateway = store, gateway
+        self.keep_s, self.keep_count = keep_s, keep_count
         self._clock = clock
         self._lock = threading.Lock()
         try:
             self._db = open_durable(self.path, _SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if "delivered_at" not in columns:
+                self._db.execute(_DELIVERED_AT)
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (delivered_at, seq)"
+            )
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
 
@@ -66,8 +94,13 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    def append(self, kind: GatewayKind, build_payload: Callable[[int], bytes]) -> OutboxEntry:
-        """Store one message; ``build_payload(seq)`` makes its payload with the next ``seq``."""
+    def append(
+        self, kind: GatewayKind, build_payload: Callable[[int], bytes], *, answers: str | None = None
+    ) -> OutboxEntry:
+        """Store one message; ``build_payload(seq)`` makes its payload with the next ``seq``.
+
+        ``answers``: the id of the command this message (an ack) answers, remembered in the same transaction.
+        """
         topic = gateway_topic(self.store, self.gateway, kind)
         with self._lock:
             try:
@@ -81,6 +114,10 @@ class Outbox:
                         (seq, kind, topic, payload, created),
                     )
                     db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
+                    if answers is not None:
+                        db.execute(
+                            "INSERT OR REPLACE INTO answered (command_id, seq) VALUES (?, ?)", (answers, seq)
+                        )
             except sqlite3.Error as exc:
                 raise OutboxError(f"cannot append to outbox {str(self.path)!r}: {exc}") from exc
         assert cursor.lastrowid is not None
@@ -90,29 +127,79 @@ class Outbox:
         """Up to ``limit`` waiting entries with ``seq`` above ``after_seq``, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, seq, kind, topic, payload, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT id, seq, kind, topic, payload, created_at FROM outbox"
+                " WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         return [OutboxEntry(int(r[0]), int(r[1]), r[2], r[3], bytes(r[4]), float(r[5])) for r in rows]
 
-    def remove(self, ids: Iterable[int]) -> int:
-        """Delete delivered entries; returns how many were removed."""
-        batch = [(i,) for i in ids]
+    def mark_delivered(self, ids: Iterable[int]) -> int:
+        """The broker took these entries: they stop waiting and are kept for :meth:`resend`; returns how many."""
+        batch = [(self._clock(), i) for i in ids]
         if not batch:
             return 0
         with self._lock:
             try:
                 with immediate(self._db) as db:
                     before = db.total_changes
-                    db.executemany("DELETE FROM outbox WHERE id = ?", batch)
-                    removed = db.total_changes - before
+                    db.executemany(
+                        "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL", batch
+                    )
+                    marked = db.total_changes - before
+                    self._prune(db)
             except sqlite3.Error as exc:
-                raise OutboxError(f"cannot remove from outbox {str(self.path)!r}: {exc}") from exc
-        return removed
+                raise OutboxError(f"cannot mark delivered in outbox {str(self.path)!r}: {exc}") from exc
+        return marked
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        """Forget delivered entries older than ``keep_s`` or beyond the newest ``keep_count``."""
+        db.execute(
+            "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND (delivered_at < ? OR seq <= ("
+            " SELECT seq FROM outbox WHERE delivered_at IS NOT NULL ORDER BY seq DESC LIMIT 1 OFFSET ?))",
+            (self._clock() - self.keep_s, self.keep_count),
+        )
+        db.execute(
+            "DELETE FROM answered WHERE seq <= (SELECT seq FROM answered ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            (ANSWERED_KEPT,),
+        )
+
+    def resend(self, from_seq: int, to_seq: int) -> list[int]:
+        """Make the kept entries from ``from_seq`` to ``to_seq`` wait again; return the ``seq`` not kept.
+
+        An entry still waiting is left as it is (it goes out anyway); a ``seq`` that is no longer kept (or
+        was never handed out) is returned so that the asker can be told it is lost.
+        """
+        with self._lock:
+            try:
+                with immediate(self._db) as db:
+                    db.execute(
+                        "UPDATE outbox SET delivered_at = NULL WHERE seq BETWEEN ? AND ? AND delivered_at IS NOT NULL",
+                        (from_seq, to_seq),
+                    )
+                    kept = {
+                        int(r[0])
+                        for r in db.execute("SELECT seq FROM outbox WHERE seq BETWEEN ? AND ?", (from_seq, to_seq))
+                    }
+            except sqlite3.Error as exc:
+                raise OutboxError(f"cannot resend from outbox {str(self.path)!r}: {exc}") from exc
+        return [seq for seq in range(from_seq, to_seq + 1) if seq not in kept]
+
+    def answered(self, command_id: str) -> bool:
+        """True if an ack for this command id went into the outbox (within the last 10,000 answers)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM answered WHERE command_id = ?", (command_id,)).fetchone()
+        return row is not None
+
+    def kept(self) -> int:
+        """Delivered entries kept for :meth:`resend`."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL").fetchone()
+        return int(count)
 
     def depth(self) -> int:
+        """Entries waiting for their PUBACK."""
         with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
         return int(count)
 
     def last_seq(self) -> int:

@@ -1,4 +1,4 @@
-"""The publisher thread: outbox entries go out in ``seq`` order and leave the outbox only on PUBACK.
+"""The publisher thread: outbox entries go out in ``seq`` order and stop waiting only on PUBACK.
 
 Several entries are in flight at once. A refused publish (the broker's reason code says no) is logged,
 counted and kept, and tried again after a back-off; an entry with no PUBACK after ``ack_timeout_s`` is
@@ -122,7 +122,7 @@ class Publisher:
             self._retry_at.pop(seq, None)
             delivered.append(flight.entry.id)
         if delivered:
-            self.outbox.remove(delivered)
+            self.outbox.mark_delivered(delivered)
             self.stats.published += len(delivered)
 
     def _fill(self) -> int:

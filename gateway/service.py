@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from contract import Ack, ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
+from contract import ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
 from contract.payloads import DeviceSummary
 from contract.topics import gateway_topic
 from gateway.allowlist import AllowList, allowlist_path
@@ -61,8 +61,14 @@ class Gateway:
         self._stop = threading.Event()
         self._inbox: queue.Queue[list[RawRead] | list[SensorSample]] = queue.Queue()
         store, gw = config.store, config.gateway_id
-        self.topics = {kind: gateway_topic(store, gw, kind) for kind in ("status", "cmd", "ack")}
-        self.outbox = Outbox(config.gateway.outbox, store, gw)
+        self.topics = {kind: gateway_topic(store, gw, kind) for kind in ("status", "cmd")}
+        self.outbox = Outbox(
+            config.gateway.outbox,
+            store,
+            gw,
+            keep_s=config.gateway.keep_delivered_s,
+            keep_count=config.gateway.keep_delivered_max,
+        )
         settings = MqttSettings(
             host=config.mqtt.host,
             port=config.mqtt.port,
@@ -98,7 +104,8 @@ class Gateway:
             config.actuators,
             config.displays,
             self._write_coil,
-            self._send_ack,
+            self.outbox,
+            self.publisher.wake,
             self._stop,
             allowlist=self.allowlist,
             clock=clock,
@@ -172,6 +179,7 @@ class Gateway:
         return {
             **asdict(self.stats),
             "outbox_depth": self.outbox.depth(),
+            "outbox_kept": self.outbox.kept(),
             "published": self.publisher.stats.published,
             "publish_refused": self.publisher.stats.refused,
             "resent": self.publisher.stats.resent,
@@ -303,9 +311,6 @@ class Gateway:
     def _on_command(self, message: InboundMessage) -> None:
         if message.topic == self.topics["cmd"]:
             self.commands.submit(message.payload)
-
-    def _send_ack(self, ack: Ack) -> None:
-        self.link.publish(self.topics["ack"], encode(ack))
 
     def _write_coil(self, actuator: ActuatorConfig, value: bool) -> None:
         bus = self.buses.get(actuator.bus)

@@ -6,12 +6,14 @@ writer has its own thread. Per ``reads`` batch the worker:
 
 1. validates the payload (a failure becomes a ``dead_letters`` row with the reason, then the message is
    acknowledged: it can never succeed);
-2. drops a repeated ``(gateway, seq)`` (a redelivery) and logs a gap in the sequence;
+2. drops a repeated ``(gateway, seq)`` (a redelivery) and notes a gap in the sequence (ingest.gaps: a
+   missing ``seq`` is asked for again with a ``resend`` command);
 3. resolves tags and feeds the sightings to the rules engine;
 4. stores the decisions and the batch's ``(gateway, seq)`` in ONE database transaction;
 5. only then acknowledges the MQTT message (QoS 1, persistent session: an ingest crash before this
    point means the broker delivers the batch again, and step 2 makes that harmless);
-6. publishes business events and gateway commands, and hands the reads to the time-series writer.
+6. publishes business events and gateway commands (through ingest.command_outbox: a command row is sent
+   until the broker took it), and hands the reads to the time-series writer.
 
 Exit alarms decided on a gateway (``alarms``) are stored as ``theft`` alerts with ``source = "edge"``, once per
 ``(gateway, seq)`` like batches. The gateways that own ``decide_at = "edge"`` exits get the allow list: each
@@ -36,15 +38,17 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contract.errors import ContractError
-from contract.payloads import Ack, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
-from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, gateway_topic, parse_topic
+from contract.payloads import Ack, Command, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
+from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, parse_topic
 from crm.settings import CrmSettings
 from ingest import crm_store
-from ingest.db import edge, records
+from ingest.command_outbox import CommandOutbox
+from ingest.db import delivery, edge, records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
+from ingest.gaps import GapTracker
 from ingest.resolve import TagResolver
 from ingest.rules import StoreEngine
 from ingest.rules.model import (
@@ -94,6 +98,10 @@ class IngestSettings:
     clock: Callable[[], datetime] = utc_now
     crm_every_s: float = 60.0
     """How often the tick looks for members whose list is due and for offers to expire."""
+    gap_grace_s: float = 2.0
+    """How long a missing ``seq`` may be late before the gateway is asked to send it again."""
+    gap_retry_s: float = 10.0
+    gap_attempts: int = 3
 
 
 @dataclass
@@ -139,6 +147,9 @@ class IngestService:
         self.crm_settings: CrmSettings = self.store_file.crm_settings()
         """From the store file's ``[crm]`` section (the documented defaults without one)."""
         self._crm_context = crm_store.EMPTY_CONTEXT
+        self.gaps = GapTracker(grace_s=settings.gap_grace_s, retry_s=settings.gap_retry_s,
+                               attempts=settings.gap_attempts)
+        self._commands: CommandOutbox | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -160,6 +171,8 @@ class IngestService:
         with self._db.begin() as conn:
             seed_from_store_file(conn, self.store_file)
             self._load(conn, first=True)
+            for gateway, seq in delivery.last_seqs(conn, self.store).items():
+                self.gaps.seed(gateway, seq)
         if self.settings.tsdb is not None:
             self._tsdb = TsdbWriter(self.settings.tsdb)
             self._tsdb.start()
@@ -171,6 +184,7 @@ class IngestService:
             session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S,
         )
         self._link = MqttLink(mqtt, subscriptions=subscriptions(), on_message=self._enqueue, manual_ack=True)
+        self._commands = CommandOutbox(self.store, self._link, self._transact)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._worker.start()
@@ -278,10 +292,7 @@ class IngestService:
                     )
                     after = lambda: self._send(snapshot)  # noqa: E731
             elif topic.kind == "ack":
-                ack = decode(Ack, message.payload)
-                self._check_origin(topic, ack.store, ack.gateway)
-                if not self._transact(lambda conn: records.record_ack(conn, ack)):
-                    log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
+                self._ack(topic, decode(Ack, message.payload), now)
             elif topic.kind == "alarms":
                 after = self._alarm(topic, decode(GateAlarm, message.payload), now)
             else:
@@ -310,11 +321,10 @@ class IngestService:
             self.stats.duplicates += 1
             log.info("batch %s/%s seq %d was processed before: dropped", store, gateway, seq)
             return True
-        last = records.last_seq(conn, store, gateway)
-        if last is not None and seq > last + 1:
+        missing = self.gaps.observe(gateway, seq, time.monotonic())
+        if missing:
             self.stats.gaps += 1
-            log.warning("gateway %s/%s: seq jumped from %d to %d (%d batches missing or late)",
-                        store, gateway, last, seq, seq - last - 1)
+            log.warning("gateway %s/%s: seq jumped to %d (%d messages missing or late)", store, gateway, seq, missing)
         return False
 
     def _reads(self, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> Callable[[], None] | None:
@@ -417,9 +427,42 @@ class IngestService:
         self.stats.extra["edge_alarms"] = self.stats.extra.get("edge_alarms", 0) + 1
         return lambda: self._send(outgoing)
 
+    def _ack(self, topic: GatewayTopic, ack: Ack, now: datetime) -> None:
+        """Store a command's ack once (an ack from the gateway's outbox carries a ``seq``); a failed ``resend``
+        means the gateway no longer keeps what is still missing."""
+        self._check_origin(topic, ack.store, ack.gateway)
+        if ack.seq is not None:
+            with self.db.connect() as conn:
+                if self._is_repeat(conn, ack.store, ack.gateway, ack.seq):
+                    return
+
+        def persist(conn: Connection) -> tuple[bool, Command | None]:
+            if ack.seq is not None:
+                records.record_batch(conn, ack.store, ack.gateway, ack.seq, "ack", now)
+            return records.record_ack(conn, ack), None if ack.ok else delivery.resend_request(conn, ack.id)
+
+        try:
+            known, refused = self._transact(persist)
+        except IntegrityError:
+            self.stats.duplicates += 1
+            return
+        if not known:
+            log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
+        if refused is not None and refused.from_seq is not None and refused.to_seq is not None:
+            self.gaps.refused(ack.gateway, refused.from_seq, refused.to_seq)
+
+    def _delivery_tick(self, now: datetime) -> None:
+        """Ask gateways again for what never arrived, report what is lost, and send the unsent commands."""
+        requests, lost = self.gaps.due(time.monotonic()), self.gaps.take_lost()
+        if requests or lost:
+            self._send(self._transact(lambda conn: delivery.gap_requests(conn, self.store, requests, lost, now)))
+        if self._commands is not None:
+            self._commands.tick(now)
+
     def _tick(self) -> None:
         assert self._engine is not None
         now = self.settings.clock()
+        self._delivery_tick(now)
         reloaded: list[Decision] = []
         with self.db.connect() as conn:
             if config_version(conn) != self._config_version:
@@ -461,9 +504,9 @@ class IngestService:
                 delay = min(delay * 2, self.settings.db_retry_max_s)
 
     def _send(self, outgoing: Outgoing) -> None:
-        for command in outgoing.commands:
-            self._publish(gateway_topic(command.store, command.gateway, "cmd"), encode(command))
-            self.stats.commands += 1
+        if self._commands is not None:
+            self._commands.send(outgoing.commands)
+            self.stats.commands += len(outgoing.commands)
         for event in outgoing.events:
             self._publish(event_topic(event.store, event.type), encode(event))
             self.stats.events += 1

@@ -71,13 +71,14 @@ def new_command(
     conn: Connection, store: str, gateway: str, action: str, target: str, at: datetime, *,
     text: Iterable[str] = (), duration_s: float | None = None, reason: str = "", tags: Iterable[str] = (),
     snapshot: str | None = None, part: int | None = None, parts: int | None = None, command_id: str | None = None,
+    from_seq: int | None = None, to_seq: int | None = None,
 ) -> Command:
     """Build a command and record it in ``commands`` (acknowledged later by the gateway's ``ack``)."""
     command = Command(
         id=command_id or f"{action}-{uuid.uuid4().hex[:20]}", store=store, gateway=gateway,
         action=action,  # type: ignore[arg-type]
         target=target, text=[line[:200] for line in text], duration_s=duration_s, reason=reason[:200],
-        issued_at=at, tags=list(tags), snapshot=snapshot, part=part, parts=parts,
+        issued_at=at, tags=list(tags), snapshot=snapshot, part=part, parts=parts, from_seq=from_seq, to_seq=to_seq,
     )
     conn.execute(insert(t.commands).values(
         id=command.id, store=store, gateway=gateway, action=action, target=target,

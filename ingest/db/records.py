@@ -25,12 +25,6 @@ def seen_batch(conn: Connection, store: str, gateway: str, seq: int) -> bool:
     return conn.execute(select(t.gateway_batches.c.seq).where(*key)).first() is not None
 
 
-def last_seq(conn: Connection, store: str, gateway: str) -> int | None:
-    row = conn.execute(select(t.gateways.c.last_seq).where(
-        t.gateways.c.store == store, t.gateways.c.gateway == gateway)).first()
-    return None if row is None else row.last_seq
-
-
 def record_batch(conn: Connection, store: str, gateway: str, seq: int, kind: str, at: datetime) -> None:
     """Remember the batch (the primary key makes a concurrent duplicate fail the whole transaction)."""
     conn.execute(insert(t.gateway_batches).values(store=store, gateway=gateway, seq=seq, kind=kind, received_at=at))

@@ -260,6 +260,7 @@ commands = Table(
     Column("ack_ok", Boolean),
     Column("ack_error", String(200)),
     Column("acked_at", UtcDateTime),
+    Column("sent_at", UtcDateTime, index=True),  # the broker took it; NULL: ingest.command_outbox sends it
 )
 
 dead_letters = Table(

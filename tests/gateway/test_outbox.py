@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,11 @@ def test_append_numbers_reads_and_sensors_with_one_counter(tmp_path: Path) -> No
 def test_remove_and_pending_order(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.db", "demo", "gw1")
     entries = [outbox.append("reads", payload) for _ in range(5)]
-    assert outbox.remove([entries[0].id, entries[2].id]) == 2
+    assert outbox.mark_delivered([entries[0].id, entries[2].id]) == 2
     assert [e.seq for e in outbox.pending()] == [2, 4, 5]
     assert [e.seq for e in outbox.pending(2)] == [2, 4]
     assert [e.seq for e in outbox.pending(after_seq=2)] == [4, 5]
-    assert outbox.remove([entries[0].id]) == 0
+    assert outbox.mark_delivered([entries[0].id]) == 0
 
 
 def test_reopen_keeps_entries_and_continues_the_seq(tmp_path: Path) -> None:
@@ -47,14 +48,14 @@ def test_reopen_keeps_entries_and_continues_the_seq(tmp_path: Path) -> None:
     outbox = Outbox(path, "demo", "gw1")
     for _ in range(3):
         outbox.append("reads", payload)
-    outbox.remove([outbox.pending()[0].id])
+    outbox.mark_delivered([outbox.pending()[0].id])
     outbox.close()
 
     reopened = Outbox(path, "demo", "gw1")
     assert [e.seq for e in reopened.pending()] == [2, 3]
     assert reopened.append("reads", payload).seq == 4
     # Even with everything delivered, a seq is never handed out twice.
-    reopened.remove([e.id for e in reopened.pending()])
+    reopened.mark_delivered([e.id for e in reopened.pending()])
     reopened.close()
     assert Outbox(path, "demo", "gw1").append("sensors", payload).seq == 5
 
@@ -94,3 +95,49 @@ def test_an_unusable_path_is_refused_with_the_path(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutboxError, match="file"):
         Outbox(blocker / "o.db", "demo", "gw1")
+
+
+def test_delivered_entries_are_kept_for_resend_within_the_time_and_count_bounds(tmp_path: Path) -> None:
+    now = [1000.0]
+    outbox = Outbox(tmp_path / "o.db", "demo", "gw1", keep_s=60, keep_count=3, clock=lambda: now[0])
+    entries = [outbox.append("reads", payload) for _ in range(5)]
+    assert outbox.mark_delivered(e.id for e in entries[:4]) == 4
+    assert (outbox.depth(), outbox.kept()) == (1, 3), "the oldest delivered entry is beyond keep_count"
+    assert outbox.resend(1, 3) == [1]
+    assert [e.seq for e in outbox.pending()] == [2, 3, 5]
+    assert json.loads(outbox.pending()[0].payload) == {"seq": 2}, "resent unchanged"
+    assert outbox.resend(5, 7) == [6, 7], "a seq never handed out is not kept either"
+    now[0] += 61
+    outbox.mark_delivered([entries[4].id])
+    assert outbox.kept() == 1, "only the entry delivered within keep_s is kept"
+
+
+def test_no_retention_forgets_at_delivery(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", "demo", "gw1", keep_count=0)
+    entry = outbox.append("reads", payload)
+    outbox.mark_delivered([entry.id])
+    assert (outbox.kept(), outbox.resend(1, 1)) == (0, [1])
+
+
+def test_answered_command_ids_are_remembered_across_a_reopen(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", "demo", "gw1")
+    outbox.append("ack", payload, answers="alarm-1")
+    outbox.close()
+    reopened = Outbox(tmp_path / "o.db", "demo", "gw1")
+    assert reopened.answered("alarm-1") and not reopened.answered("alarm-2")
+
+
+def test_an_outbox_file_from_before_retention_is_upgraded_with_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE, kind TEXT NOT NULL,"
+        " topic TEXT NOT NULL, payload BLOB NOT NULL, created_at REAL NOT NULL);"
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO counters VALUES ('last_seq', 1);"
+        "INSERT INTO outbox (seq, kind, topic, payload, created_at) VALUES (1, 'reads', 't', x'7b7d', 0);"
+    )
+    old.close()
+    outbox = Outbox(path, "demo", "gw1")
+    assert [e.seq for e in outbox.pending()] == [1]
+    assert outbox.append("reads", payload).seq == 2
