@@ -17,5 +17,6 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.broker",
     "tests.fixtures.tsdb",
+    "tests.fixtures.databases",
     "tests.fixtures.browser",
 ]

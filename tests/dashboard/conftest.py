@@ -1,16 +1,15 @@
-"""Dashboard fixtures: a migrated SQLite store seeded through the repository, and a running dashboard."""
+"""Dashboard fixtures: a migrated store (SQLite and PostgreSQL) seeded through the repository, and a running
+dashboard."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from dashboard.main import server
 from dashboard.settings import DashboardSettings
 from ingest.db import repo
 from ingest.db.engine import make_engine
-from ingest.db.migrate import upgrade
 from ingest.db.persist import apply_decisions
 from ingest.rules.model import (
     Decision,
@@ -37,6 +35,7 @@ from ingest.rules.model import (
 from silentcommerce.broker import free_port
 from silentcommerce.mqtt import MqttSettings
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.fixtures.databases import Databases
 
 LOGINS = {"operator": "op-secret", "admin": "admin-secret"}
 OPERATOR = ("operator", LOGINS["operator"])
@@ -87,29 +86,27 @@ def record_decisions(url: str, decisions: list[Decision]) -> list[BusinessEvent]
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrated and seeded once; each test gets its own copy."""
-    path = tmp_path_factory.mktemp("dashboard-db") / "template.db"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    seed_store(url)
-    return path
+@contextmanager
+def seeded_database(databases: Databases, engine: str, *more: Callable[[str], None]) -> Iterator[str]:
+    """A migrated database on ``engine`` holding the small test store and what each of ``more`` adds,
+    used by nobody else until the block ends."""
 
+    def fill(url: str) -> None:
+        for seed in (seed_store, *more):
+            seed(url)
 
-def copy_database(template: Path, directory: Path) -> str:
-    target = directory / "store.db"
-    for suffix in ("", "-wal", "-shm"):
-        source = template.with_name(template.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, target.with_name(target.name + suffix))
-    return f"sqlite:///{target}"
+    url = databases.migrated(engine, fill, kind="+".join(seed.__name__ for seed in (seed_store, *more)))
+    try:
+        yield url
+    finally:
+        databases.release(url)
 
 
 @pytest.fixture
-def db_url(seeded_template: Path, tmp_path: Path) -> str:
-    """A fresh copy of the seeded store for one test."""
-    return copy_database(seeded_template, tmp_path)
+def db_url(databases: Databases, db_engine: str) -> Iterator[str]:
+    """The seeded store for one test, on SQLite and on PostgreSQL."""
+    with seeded_database(databases, db_engine) as url:
+        yield url
 
 
 def unreachable_mqtt() -> MqttSettings:

@@ -1,9 +1,8 @@
-"""The REST API against a real, migrated SQLite store seeded through the repository."""
+"""The REST API against a real, migrated store (SQLite and PostgreSQL) seeded through the repository."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,8 +15,9 @@ from tests.dashboard.conftest import (
     MILK_TAG,
     OPERATOR,
     api_client,
-    copy_database,
+    seeded_database,
 )
+from tests.fixtures.databases import Databases
 
 READS = [
     "/api/health",
@@ -33,10 +33,9 @@ READS = [
 
 
 @pytest.fixture(scope="module")
-def client(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(databases: Databases, db_engine: str) -> Iterator[TestClient]:
     """One app for the module (stopping its broker link takes a second); tests use distinct names."""
-    db_url = copy_database(seeded_template, tmp_path_factory.mktemp("api"))
-    with api_client(db_url) as test_client:
+    with seeded_database(databases, db_engine) as db_url, api_client(db_url) as test_client:
         yield test_client
 
 

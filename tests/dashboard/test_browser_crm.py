@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import copy_database, serving, settings_for, signed_in_context, unreachable_mqtt
-from tests.dashboard.test_crm_api import crm_template  # noqa: F401  (the seeded history, a module fixture)
+from tests.dashboard.conftest import serving, settings_for, signed_in_context, unreachable_mqtt
+from tests.dashboard.test_crm_api import crm_db_url  # noqa: F401  (the seeded history)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 @pytest.fixture
-def crm_dashboard(crm_template: Path, tmp_path: Path) -> Iterator[str]:  # noqa: F811
+def crm_dashboard(crm_db_url: str) -> Iterator[str]:  # noqa: F811
     """The dashboard on the seeded history (no broker needed: these pages only use the REST API)."""
-    with serving(settings_for(copy_database(crm_template, tmp_path), unreachable_mqtt())) as url:
+    with serving(settings_for(crm_db_url, unreachable_mqtt())) as url:
         yield url
 
 

@@ -6,7 +6,6 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,8 +16,9 @@ from ingest.db import crm_repo, repo
 from ingest.db import schema as t
 from ingest.db.engine import make_engine
 from ingest.rules.model import Product, TransactionCommitted, TransactionLine
-from tests.dashboard.conftest import ADMIN, OPERATOR, api_client, copy_database, record_decisions
+from tests.dashboard.conftest import ADMIN, OPERATOR, api_client, record_decisions, seeded_database
 from tests.fixtures.broker import STORE
+from tests.fixtures.databases import Databases
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 # sku: (name, price, category, brand)
@@ -113,18 +113,16 @@ def seed_crm_history(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def crm_template(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("crm-template")
-    url = copy_database(seeded_template, directory)
-    seed_crm_history(url)
-    return directory / "store.db"
+@pytest.fixture
+def crm_db_url(databases: Databases, db_engine: str) -> Iterator[str]:
+    """The seeded store with its CRM history, for one test."""
+    with seeded_database(databases, db_engine, seed_crm_history) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def client(crm_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db_url = copy_database(crm_template, tmp_path_factory.mktemp("crm-api"))
-    with api_client(db_url) as test_client:
+def client(databases: Databases, db_engine: str) -> Iterator[TestClient]:
+    with seeded_database(databases, db_engine, seed_crm_history) as db_url, api_client(db_url) as test_client:
         yield test_client
 
 
@@ -196,9 +194,8 @@ def test_marketing_figures_are_believable(client: TestClient) -> None:
     assert set(ids) == {"M-1001", *MEMBERS} and board["members"][0]["abc"] == "A"
 
 
-def test_revoking_offers_consent_withdraws_active_offers_at_once(
-        crm_template: Path, tmp_path: Path) -> None:
-    with api_client(copy_database(crm_template, tmp_path)) as c:
+def test_revoking_offers_consent_withdraws_active_offers_at_once(crm_db_url: str) -> None:
+    with api_client(crm_db_url) as c:
         answer = c.post("/api/members/M-1001/consent", auth=OPERATOR,
                         json={"offers": False, "reminders": False, "data_sharing": False})
         assert answer.status_code == 200
@@ -215,8 +212,8 @@ def _line_tag(client: TestClient, transaction_id: str, sku: str) -> str:
     return next(x["tag"] for x in lines if x["sku"] == sku)
 
 
-def test_disputes_follow_the_decision_table_and_are_published(crm_template: Path, tmp_path: Path) -> None:
-    with api_client(copy_database(crm_template, tmp_path)) as c:
+def test_disputes_follow_the_decision_table_and_are_published(crm_db_url: str) -> None:
+    with api_client(crm_db_url) as c:
         # Ada has bought milk every week: a regular buyer, the charge stands
         tag = _line_tag(c, ADA_DISPUTE_TX, "MILK-1L")
         kept = c.post("/api/disputes", auth=OPERATOR, json={"member": "M-1001", "transaction_id": ADA_DISPUTE_TX,
@@ -239,8 +236,8 @@ def test_disputes_follow_the_decision_table_and_are_published(crm_template: Path
         assert {"dispute_kept", "dispute_refunded"} <= kinds
 
 
-def test_campaigns_need_an_admin_and_count_members_acquired(crm_template: Path, tmp_path: Path) -> None:
-    with api_client(copy_database(crm_template, tmp_path)) as c:
+def test_campaigns_need_an_admin_and_count_members_acquired(crm_db_url: str) -> None:
+    with api_client(crm_db_url) as c:
         body = {"name": "Radio", "cost": "50.00", "started_at": (NOW - timedelta(days=12)).isoformat(),
                 "ended_at": (NOW - timedelta(days=6)).isoformat()}
         assert c.post("/api/campaigns", auth=OPERATOR, json=body).status_code == 403

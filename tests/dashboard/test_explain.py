@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.dashboard.conftest import BREAD_TAG, OPERATOR, api_client, copy_database
+from tests.dashboard.conftest import BREAD_TAG, OPERATOR, api_client, seeded_database
 from tests.dashboard.explained import (
     GATE_PARAMS,
     HELD_TAG,
@@ -20,14 +19,15 @@ from tests.dashboard.explained import (
     Explained,
     seed_explained,
 )
+from tests.fixtures.databases import Databases
 
 
 @pytest.fixture(scope="module")
-def store(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Explained]]:
-    db_url = copy_database(seeded_template, tmp_path_factory.mktemp("explain"))
-    seeded = seed_explained(db_url)
-    with api_client(db_url) as client:
-        yield client, seeded
+def store(databases: Databases, db_engine: str) -> Iterator[tuple[TestClient, Explained]]:
+    with seeded_database(databases, db_engine) as db_url:
+        seeded = seed_explained(db_url)
+        with api_client(db_url) as client:
+            yield client, seeded
 
 
 def _alerts(client: TestClient) -> dict[int, dict[str, Any]]:
@@ -88,9 +88,8 @@ def test_the_stock_panel_lists_what_to_restock_and_what_is_missing(store: tuple[
                                                                        {"reorder_below": "3"})
 
 
-def test_an_operator_clears_an_alert_once(seeded_template: Path, tmp_path: Path) -> None:
-    db_url = copy_database(seeded_template, tmp_path)  # its own store: the other tests see the alert open
-    seeded = seed_explained(db_url)
+def test_an_operator_clears_an_alert_once(db_url: str) -> None:
+    seeded = seed_explained(db_url)  # its own store: the other tests see the alert open
     with api_client(db_url) as client:
         _clears(client, seeded)
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.dashboard.conftest import BREAD_TAG, MILK_TAG, OPERATOR, api_client, copy_database
+from tests.dashboard.conftest import BREAD_TAG, MILK_TAG, OPERATOR, api_client
 
 
 @pytest.fixture
-def client(seeded_template: Path, tmp_path: Path) -> Iterator[TestClient]:
-    with api_client(copy_database(seeded_template, tmp_path)) as c:
+def client(db_url: str) -> Iterator[TestClient]:
+    with api_client(db_url) as c:
         yield c
 
 

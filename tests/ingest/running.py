@@ -15,17 +15,17 @@ from tests.fixtures.broker import RunningBroker
 
 @contextmanager
 def running_ingest(
-    broker: RunningBroker, tmp_path: Path, store: str | Path, client_id: str, *, db_name: str = "ingest.db",
-    **settings: Any,
+    broker: RunningBroker, tmp_path: Path, store: str | Path, client_id: str, db_url: str, **settings: Any,
 ) -> Iterator[IngestService]:
-    """Ingest on ``store`` (a store file's path, or its text written to ``tmp_path``) with a fresh SQLite
-    database, a persistent session as ``client_id``, a 0.1 s tick; ``settings`` override IngestSettings."""
+    """Ingest on ``store`` (a store file's path, or its text written to ``tmp_path``) with the database at
+    ``db_url`` (the ``db_url`` fixture: each test runs on SQLite and on PostgreSQL), a persistent session as
+    ``client_id``, a 0.1 s tick; ``settings`` override IngestSettings."""
     if isinstance(store, str):
         path = tmp_path / "store.toml"
         path.write_text(store, encoding="utf-8")
         store = path
     service = IngestService(IngestSettings(
-        store_file=store, db_url=f"sqlite:///{tmp_path / db_name}",
+        store_file=store, db_url=db_url,
         mqtt=broker.settings(INGEST_USER, client_id, session_expiry_s=600), **{"tick_s": 0.1, **settings},
     ))
     service.start()

@@ -21,7 +21,6 @@ from ingest import crm_store
 from ingest.db import schema as t
 from ingest.db.admin import seed_from_store_file
 from ingest.db.engine import make_engine
-from ingest.db.migrate import upgrade
 from ingest.rules.model import BasketChanged
 from ingest.service import IngestService
 from ingest.storefile import load_store_file
@@ -38,8 +37,8 @@ OFFER_ID = f"{MEMBER}:{MEMBER}:20260101:MILK-1L"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-crm-test", crm_every_s=3600.0) as service:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-crm-test", db_url, crm_every_s=3600.0) as service:
         yield service
 
 
@@ -152,9 +151,8 @@ START = datetime(2026, 2, 23, tzinfo=UTC)  # a period start: 2024-01-01 + 56 per
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'crm.db'}")
-    upgrade(engine)
+def db(migrated_db_url: str, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(migrated_db_url)
     store_file = tmp_path / "store.toml"
     store_file.write_text(STORE_FILE)
     with engine.begin() as conn:

@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, inspect, select
 
 from crm.model import Consent
 from ingest.db import crm_repo
 from ingest.db import schema as t
 from ingest.db.admin import bind_tag, config_version, seed_from_store_file
 from ingest.db.engine import make_engine
-from ingest.db.migrate import upgrade
+from ingest.db.migrate import downgrade, upgrade
 from ingest.db.records import load_state
 from ingest.resolve import TagResolver
 from ingest.storefile import StoreFileError, parse_store_file
 
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "scenarios" / "demo-store.toml"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+CRM_TABLES = {"households", "deals", "personal_lists", "offers", "disputes", "crm_decisions", "campaigns", "put_backs"}
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +35,10 @@ def demo() -> dict[str, Any]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
-    return engine
+def engine(migrated_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_db_url)
+    yield engine
+    engine.dispose()
 
 
 def _problems(data: dict[str, Any]) -> str:
@@ -205,3 +207,24 @@ def test_disputes_campaigns_and_put_backs_are_recorded(demo: dict[str, Any], eng
     assert (row.status, row.rule, row.resolved_at) == ("refunded", "no-history-no-household", T0 + timedelta(hours=1))
     assert campaign.cost == Decimal("120.00") and campaign.ended_at == T0 + timedelta(days=14)
     assert decision.kind == "dispute" and decision.data["status"] == "refunded"
+
+
+def test_migration_0004_goes_down_and_up_again(engine: Engine) -> None:
+    downgrade(engine, "0003")
+    assert not CRM_TABLES & set(inspect(engine).get_table_names())
+    assert "consent" not in {c["name"] for c in inspect(engine).get_columns("members")}
+    upgrade(engine)
+    assert set(inspect(engine).get_table_names()) >= CRM_TABLES
+
+
+def test_seeding_twice_and_withdrawing_consent(engine: Engine, demo: dict[str, Any]) -> None:
+    store_file = parse_store_file(demo)
+    with engine.begin() as conn:
+        seed_from_store_file(conn, store_file)
+        seed_from_store_file(conn, store_file)
+        crm_repo.set_consent(conn, "M-1001", Consent(offers=False), T0)
+    with engine.connect() as conn:
+        row = crm_repo.member_row(conn, "M-1001")
+        assert len(crm_repo.deals(conn, "demo", at=T0)) == 4
+        assert [d.rule for d in crm_repo.member_decisions(conn, "M-1001")] == [crm_repo.CONSENT_RULE]
+    assert row is not None and row.consent == Consent() and row.household == "H-LOVELACE"

@@ -15,8 +15,8 @@ from ingest.db.migrate import downgrade, upgrade
 from ingest.db.schema import metadata
 
 
-def test_migrated_schema_matches_the_metadata(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+def test_migrated_schema_matches_the_metadata(db_url: str) -> None:
+    engine = make_engine(db_url)
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -25,13 +25,13 @@ def test_migrated_schema_matches_the_metadata(tmp_path: Path) -> None:
     assert set(inspect(engine).get_table_names()) == set(metadata.tables) | {"alembic_version"}
 
 
-def test_upgrade_twice_is_harmless_and_downgrade_removes_everything(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    upgrade(url)
-    upgrade(url)
-    downgrade(url)
-    engine = make_engine(url)
+def test_upgrade_twice_is_harmless_and_downgrade_removes_everything(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)
+    downgrade(db_url)
+    engine = make_engine(db_url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
 
 
 def test_sqlite_connections_use_wal_normal_sync_and_foreign_keys(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -14,7 +13,6 @@ from ingest.db import repo
 from ingest.db import schema as t
 from ingest.db.admin import Person, StockItem, seed
 from ingest.db.engine import make_engine
-from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.rules.model import (
     Alert,
@@ -38,9 +36,8 @@ PROOF = Evidence(C, "exit", "gw1", "exit-uhf", 1, -52.0, 4, "seen", T0)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
+def engine(migrated_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_db_url)
     with engine.begin() as conn:
         seed(conn, store="demo", zones=[Zone("lane-1", "lane"), Zone("exit", "exit"), Zone("shelf", "shelf")],
              products=[MILK, BREAD], members=[Person("M-1", "Ada", ("UID:0F003A6B5C",))],
@@ -123,3 +120,26 @@ def test_visits_open_and_close_and_moves_update_or_create_items(engine: Engine) 
     assert stock["MILK-1L"].on_shelf == {"shelf": 2}
     assert stock["BREAD"].on_shelf == {"?": 1, "lane-1": 1}
     assert profile is not None and profile.visits == 1
+
+
+def test_seeding_and_a_sale_twice_store_them_once(migrated_db_url: str) -> None:
+    tag = "EPC:E2000000000000000000000A"
+    engine = make_engine(migrated_db_url)
+    for _ in range(2):
+        with engine.begin() as conn:
+            seed(conn, store="demo", zones=[Zone("lane-1", "lane")],
+                 products=[Product("BREAD", "Rye bread", Decimal("2.19"), reorder_below=1)],
+                 members=[Person("M-1", "Ada", ("UID:0F003A6B5C",))], items=[StockItem(tag, "BREAD", "lane-1")])
+    sold = TransactionCommitted("lane-1:M-1:x", "M-1", "lane-1", (TransactionLine(tag, "BREAD", "Rye bread",
+                                Decimal("2.19")),), Decimal("2.19"), 2, T0, "exit", None, None)
+    for _ in range(2):
+        with engine.begin() as conn:
+            apply_decisions(conn, "demo", [sold])
+    with engine.connect() as conn:
+        sales = repo.list_transactions(conn)
+        stock = repo.inventory(conn)
+        member = repo.get_member(conn, "M-1")
+    engine.dispose()
+    assert [(s.id, s.total, s.at) for s in sales] == [("lane-1:M-1:x", Decimal("2.19"), T0)]
+    assert [(s.sku, s.sold, s.in_store, s.reorder) for s in stock] == [("BREAD", 1, 0, True)]
+    assert member is not None and member.total_spent == Decimal("2.19")

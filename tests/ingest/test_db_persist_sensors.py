@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,7 +12,6 @@ from ingest.db import repo
 from ingest.db import schema as t
 from ingest.db.admin import seed
 from ingest.db.engine import make_engine
-from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.rules.model import Decision, SensorAlarmCleared, SensorAlarmRaised, SensorReading, Zone
 
@@ -34,9 +32,8 @@ DOOR = SensorAlarmRaised("door", "cooler-1-door", "cooler-1", 1.0, 0.5, at(10), 
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
+def engine(migrated_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_db_url)
     with engine.begin() as conn:
         seed(conn, store="demo", zones=[Zone("cooler-1", "cooler")], products=[], members=[], items=[])
     yield engine

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, update
@@ -15,7 +14,6 @@ from ingest.db import schema as t
 from ingest.db.admin import Person, StockItem, seed
 from ingest.db.engine import make_engine
 from ingest.db.errors import DatabaseError, NotFound
-from ingest.db.migrate import upgrade
 from ingest.rules.model import Product, Zone
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -26,9 +24,8 @@ ZONES = [Zone("entrance", "entrance"), Zone("shelf-dairy", "shelf"), Zone("lane-
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
+def engine(migrated_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_db_url)
     yield engine
     engine.dispose()
 

@@ -138,8 +138,8 @@ def store_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, store_file, "ingest-test") as service:
+def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+    with running_ingest(broker, tmp_path, store_file, "ingest-test", db_url) as service:
         yield service
 
 
@@ -292,9 +292,10 @@ def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest:
 
 
 def test_reads_and_sensor_samples_reach_the_time_series(
-    broker: RunningBroker, store_file: Path, tmp_path: Path, gw1: Gateway, victoria_metrics: RunningVictoriaMetrics
+    broker: RunningBroker, store_file: Path, tmp_path: Path, gw1: Gateway, victoria_metrics: RunningVictoriaMetrics,
+    db_url: str,
 ) -> None:
-    with running_ingest(broker, tmp_path, store_file, "ingest-ts", db_name="ts.db",
+    with running_ingest(broker, tmp_path, store_file, "ingest-ts", db_url,
                         tsdb=TsdbSettings(url=victoria_metrics.url)) as service:
         now = datetime.now(UTC).replace(microsecond=0)
         gw1.send([read(MILK_EPC, "shelf-dairy", now, count=4)])

@@ -50,8 +50,8 @@ decide_at = "edge"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, EDGE_STORE_FILE, "ingest-test") as service:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+    with running_ingest(broker, tmp_path, EDGE_STORE_FILE, "ingest-test", db_url) as service:
         yield service
 
 

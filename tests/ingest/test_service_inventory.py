@@ -83,9 +83,9 @@ zone = "backroom"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
     # ticks add nothing: the reads' times drive the cycles
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-inventory",
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-inventory", db_url,
                         clock=lambda: T0 - timedelta(seconds=1)) as service:
         yield service
 

@@ -55,8 +55,8 @@ gateway = "gw1"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-sensors") as service:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-sensors", db_url) as service:
         yield service
 
 

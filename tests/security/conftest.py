@@ -1,5 +1,5 @@
-"""Security tests reuse the dashboard's seeded store (a fresh SQLite copy per test)."""
+"""Security tests reuse the dashboard's seeded store (a fresh one per test, on SQLite and PostgreSQL)."""
 
-from tests.dashboard.conftest import db_url, seeded_template
+from tests.dashboard.conftest import db_url
 
-__all__ = ["db_url", "seeded_template"]
+__all__ = ["db_url"]

@@ -23,7 +23,8 @@ from dashboard import tokens
 from dashboard.app import PUBLIC_PATHS, create_app
 from dashboard.auth import SESSION_COOKIE, AuthState, admin_only, is_auth_dependency, signed_in
 from dashboard.throttle import LoginThrottle
-from tests.dashboard.conftest import ADMIN, LOGINS, OPERATOR, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import ADMIN, LOGINS, OPERATOR, seeded_database, settings_for, unreachable_mqtt
+from tests.fixtures.databases import Databases
 
 SAMPLE_PATH_VALUES = {
     "sku": "MILK-1L", "member_id": "M-1001", "name": "lane-1", "tag": "EPC:3074257BF7194E4000001A85",
@@ -91,13 +92,12 @@ def test_every_route_declares_an_auth_dependency_unless_it_is_on_the_public_list
 
 
 @pytest.fixture(scope="module")
-def client(seeded_template: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from tests.dashboard.conftest import copy_database
-
-    app = offline_app(copy_database(seeded_template, tmp_path_factory.mktemp("auth")))
-    app.state.auth.throttle = LoginThrottle(per_address=10_000, per_login=10_000)  # this walk fails on purpose
-    with TestClient(app) as test_client:
-        yield test_client
+def client(databases: Databases, db_engine: str) -> Iterator[TestClient]:
+    with seeded_database(databases, db_engine) as db_url:
+        app = offline_app(db_url)
+        app.state.auth.throttle = LoginThrottle(per_address=10_000, per_login=10_000)  # this walk fails on purpose
+        with TestClient(app) as test_client:
+            yield test_client
 
 
 def auth_of(client: TestClient) -> AuthState:
@@ -181,10 +181,8 @@ def test_a_browser_without_a_login_is_sent_to_the_sign_in_page(client: TestClien
     assert api.status_code == 401  # the API never redirects
 
 
-def test_a_token_expires_and_a_removed_login_loses_its_session(seeded_template: Any, tmp_path: Any) -> None:
-    from tests.dashboard.conftest import copy_database
-
-    app = offline_app(copy_database(seeded_template, tmp_path))
+def test_a_token_expires_and_a_removed_login_loses_its_session(db_url: str) -> None:
+    app = offline_app(db_url)
     with TestClient(app) as c:
         auth = auth_of(c)
         now = auth.clock()
@@ -199,10 +197,8 @@ def test_a_token_expires_and_a_removed_login_loses_its_session(seeded_template: 
         assert c.get("/api/zones", headers=bearer(token)).status_code == 401
 
 
-def test_failed_sign_ins_are_counted_and_then_refused_with_retry_after(seeded_template: Any, tmp_path: Any) -> None:
-    from tests.dashboard.conftest import copy_database
-
-    app = offline_app(copy_database(seeded_template, tmp_path))
+def test_failed_sign_ins_are_counted_and_then_refused_with_retry_after(db_url: str) -> None:
+    app = offline_app(db_url)
     with TestClient(app) as c:
         limit = auth_of(c).throttle.per_login
         for _ in range(limit):
@@ -219,11 +215,8 @@ def test_failed_sign_ins_are_counted_and_then_refused_with_retry_after(seeded_te
         assert c.post("/api/login", json={"login": "admin", "password": LOGINS["admin"]}).status_code == 200
 
 
-def test_foreign_origins_are_refused_and_cors_is_off_unless_configured(seeded_template: Any, tmp_path: Any) -> None:
-    from tests.dashboard.conftest import copy_database
-
-    db = copy_database(seeded_template, tmp_path)
-    with TestClient(offline_app(db)) as c:
+def test_foreign_origins_are_refused_and_cors_is_off_unless_configured(db_url: str) -> None:
+    with TestClient(offline_app(db_url)) as c:
         evil = {"Origin": "https://evil.example"}
         live = c.get("/api/live", auth=OPERATOR, headers=evil)
         assert live.status_code == 403 and not live.headers["content-type"].startswith("text/event-stream")
@@ -233,7 +226,7 @@ def test_foreign_origins_are_refused_and_cors_is_off_unless_configured(seeded_te
         preflight = c.options("/api/zones", headers={**evil, "Access-Control-Request-Method": "GET"})
         assert "access-control-allow-origin" not in preflight.headers
     allowed = "https://ops.example"
-    with TestClient(create_app(settings_for(db, unreachable_mqtt(), cors_origins=(allowed,)))) as c:
+    with TestClient(create_app(settings_for(db_url, unreachable_mqtt(), cors_origins=(allowed,)))) as c:
         answer = c.get("/api/zones", auth=OPERATOR, headers={"Origin": allowed})
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == allowed
         assert c.get("/api/zones", auth=OPERATOR, headers={"Origin": "https://evil.example"}).status_code == 403
