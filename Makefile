@@ -7,13 +7,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit system-deps venv clean
+.PHONY: demo test soak lint typecheck unit system-deps venv clean
 
 demo: system-deps venv
 	$(BIN)/silentcommerce demo
 
 test: system-deps venv lint typecheck
 	$(BIN)/python -m pytest -q
+
+# The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, ...).
+soak: system-deps venv
+	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz
 
 lint: venv
 	$(BIN)/ruff check .

@@ -37,6 +37,8 @@ MAX_SAMPLES_PER_BATCH: Final = 5000
 MAX_PAYLOAD_BYTES: Final = 1_048_576
 MAX_TAGS_PER_COMMAND: Final = 5000
 MAX_EVIDENCE_PER_ALARM: Final = 200
+MAX_REASON_PART: Final = 200
+"""A refusal's field path and message are cut to this many characters each (an unknown key may be 1 MB)."""
 ALLOWLIST_TARGET: Final = "allowlist"
 ALLOWLIST_ACTIONS: Final = frozenset({"allow", "disallow", "allow_replace"})
 OUTBOX_TARGET: Final = "outbox"
@@ -54,7 +56,10 @@ CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is a valid RFC 3339 time, but not in UTC
+        raise ValueError(f"time {value.isoformat()} is out of range once in UTC") from None
 
 
 class _Model(BaseModel):
@@ -276,11 +281,15 @@ def decode(model: type[M], payload: bytes | str) -> M:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        return model.model_validate_json(payload)
+        return model.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         raise ContractError(_summarise(exc)) from None
     except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic wraps nearly everything
         raise ContractError(f"invalid JSON: {exc}") from None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def encode(message: _Model) -> bytes:
@@ -292,8 +301,8 @@ def _summarise(exc: ValidationError, limit: int = 3) -> str:
     errors = exc.errors(include_url=False, include_input=False)
     parts = []
     for err in errors[:limit]:
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{where}: {err['msg']}")
+        where = ".".join(_clip(str(p), MAX_REASON_PART) for p in err["loc"]) or "payload"
+        parts.append(f"{_clip(where, MAX_REASON_PART)}: {_clip(err['msg'], MAX_REASON_PART)}")
     more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
     return "; ".join(parts) + more
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from contract.errors import TopicError
+from contract.errors import ContractError, TopicError
 
 PREFIX: Final = "sc/v1"
 GatewayKind = Literal["reads", "sensors", "status", "cmd", "ack", "alarms"]
@@ -31,6 +31,15 @@ class GatewayTopic:
     store: str
     gateway: str
     kind: GatewayKind
+
+    def check_origin(self, store: str, gateway: str) -> None:
+        """Refuse a payload that names another store or gateway than its topic: the broker's ACL lets a
+        gateway publish on its own topics only, so the topic is the origin to trust."""
+        if (store, gateway) != (self.store, self.gateway):
+            raise ContractError(
+                f"payload names store {store!r} gateway {gateway!r} but came on the topic of "
+                f"store {self.store!r} gateway {self.gateway!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

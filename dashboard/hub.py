@@ -249,6 +249,7 @@ class LiveHub:
                 self.broadcast(LiveEvent(event.type, {"store": event.store, "at": event.at.isoformat(), **event.data}))
             elif topic.kind == "reads":
                 batch = decode(ReadsBatch, message.payload)
+                topic.check_origin(batch.store, batch.gateway)
                 self._count("reads")
                 reads = [
                     ZoneRead(r.tag, r.zone, r.event, batch.gateway, r.reader, r.rssi)
@@ -259,6 +260,7 @@ class LiveHub:
                 self.state.apply_reads(reads, identities, now)
             elif topic.kind == "sensors":
                 sensors = decode(SensorsBatch, message.payload)
+                topic.check_origin(sensors.store, sensors.gateway)
                 self._count("sensors")
                 for s in sensors.samples:
                     self.state.apply_sensor(
@@ -268,6 +270,7 @@ class LiveHub:
                 if not message.payload:
                     return  # a cleared retained status
                 status = decode(Status, message.payload)
+                topic.check_origin(status.store, status.gateway)
                 self._count("status")
                 state = GatewayState(
                     status.store, status.gateway, status.state, status.at, status.version,

@@ -310,11 +310,7 @@ class IngestService:
 
     @staticmethod
     def _check_origin(topic: GatewayTopic, store: str, gateway: str) -> None:
-        if (store, gateway) != (topic.store, topic.gateway):
-            raise ContractError(
-                f"payload names store {store!r} gateway {gateway!r} but came on the topic of "
-                f"store {topic.store!r} gateway {topic.gateway!r}"
-            )
+        topic.check_origin(store, gateway)
 
     def _is_repeat(self, conn: Connection, store: str, gateway: str, seq: int) -> bool:
         if records.seen_batch(conn, store, gateway, seq):

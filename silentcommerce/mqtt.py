@@ -7,6 +7,8 @@ What this module takes care of, so callers need not:
 * ``TCP_NODELAY`` on the socket (paho leaves Nagle on, which costs tens of milliseconds at p99.9);
 * persistent sessions (``clean_start=False`` plus a session expiry) and re-subscription on reconnect;
 * manual acknowledgement of incoming QoS 1 messages, so a consumer acknowledges after its commit;
+* a message larger than the broker's Maximum Packet Size (sent in its CONNACK) is refused here with
+  reason 0x95: sent, the broker would drop the connection, and the session would resend it forever;
 * an exception in a callback is logged and counted, never allowed to kill paho's network thread.
 """
 
@@ -28,6 +30,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger(__name__)
+
+PACKET_TOO_LARGE = 0x95
 
 
 class MqttError(Exception):
@@ -143,6 +147,8 @@ class MqttLink:
         self._lock = threading.Lock()
         self._pending: dict[int, Delivery] = {}
         self._early: dict[int, MqttError | None] = {}
+        self._max_packet: int | None = None
+        """The broker's Maximum Packet Size from its CONNACK; None until connected or when it sets none."""
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
@@ -211,6 +217,12 @@ class MqttLink:
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> Delivery:
         """Queue one message; the returned :class:`Delivery` completes on PUBACK (QoS 1)."""
         delivery = Delivery(topic)
+        size = publish_packet_size(topic, payload, qos)
+        if self._max_packet is not None and size > self._max_packet:
+            self.stats.refused += 1
+            reason = f"a {size}-byte packet exceeds the broker's maximum packet size of {self._max_packet} bytes"
+            delivery._finish(PublishRefused(topic, reason, PACKET_TOO_LARGE))
+            return delivery
         # paho runs on_publish under its own message lock, so ours is never held across its publish().
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
@@ -243,6 +255,7 @@ class MqttLink:
             log.error("MQTT connect to %s:%s refused: %s", self.settings.host, self.settings.port, reason)
             return
         self.stats.connects += 1
+        self._max_packet = getattr(properties, "MaximumPacketSize", None)
         for topic_filter, qos in self._subscriptions:
             client.subscribe(topic_filter, options=SubscribeOptions(qos=qos))
         self._connected.set()
@@ -303,3 +316,10 @@ class MqttLink:
         except Exception:  # a callback must never kill paho's network loop
             self.stats.callback_errors += 1
             log.exception("error in MQTT callback")
+
+
+def publish_packet_size(topic: str, payload: bytes, qos: int) -> int:
+    """Bytes of the MQTT v5 PUBLISH packet for ``payload`` on ``topic`` (no properties)."""
+    remaining = 2 + len(topic.encode()) + (2 if qos else 0) + 1 + len(payload)
+    length_bytes = next((n for n, bound in enumerate((128, 16_384, 2_097_152), 1) if remaining < bound), 4)
+    return 1 + length_bytes + remaining
