@@ -55,12 +55,12 @@ def publish_all(gateway: Gateway, hostile: list[Hostile], good_zones: list[str])
 
 @pytest.mark.timeout(WAIT_S + 120)
 def test_hostile_payloads_are_dead_lettered_and_the_good_batches_still_count(
-    broker: RunningBroker, gw1: Gateway, tmp_path: Path
+    broker: RunningBroker, gw1: Gateway, tmp_path: Path, db_url: str
 ) -> None:
     hostile = hostile_payloads(HOSTILE, INGEST_KINDS, STORE, "gw1", "gw2")
     zones = ["shelf-dairy", "lane-1"]
     good_batches = HOSTILE // GOOD_EVERY
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-fuzz") as ingest:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-fuzz", db_url) as ingest:
         for delivery in publish_all(gw1, hostile, zones):
             delivery.wait(60)
 
