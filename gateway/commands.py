@@ -291,7 +291,7 @@ class CommandExecutor:
             raw = json.loads(payload)
             if isinstance(raw, dict) and isinstance(raw.get("id"), str) and _ID.match(raw["id"]):
                 command_id = raw["id"]
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting the contract's parser refused by depth
             pass
         if command_id is None:
             self.stats.unanswerable += 1

@@ -186,6 +186,8 @@ width = 20
 
         unknown = command.model_copy(update={"id": "cmd-2", "target": "lane-9-display"})
         sender.publish(gateway_topic("teststore", "gw1", "cmd"), encode(unknown)).wait(5)
+        deep = b"[" * 100_000 + b"]" * 100_000  # no id to answer; it must not stop the command thread either
+        sender.publish(gateway_topic("teststore", "gw1", "cmd"), deep).wait(5)
         broken = json.dumps({"id": "cmd-3", "action": "explode"}).encode()
         sender.publish(gateway_topic("teststore", "gw1", "cmd"), broken).wait(5)
 
