@@ -4,8 +4,8 @@ frame is counted, and the good frames around the broken ones are all decoded.
 
 The bulk is a seeded loop rather than hypothesis: 10,000 hypothesis examples per codec cost minutes on a
 shared machine, the loop a few seconds, and it replays the same cases everywhere. A failure names its seed,
-so ``case(codec, random.Random(seed))`` rebuilds it. The hypothesis properties in tests/readers keep the
-small, shrunk counter-examples.
+so ``case(codec, seed)`` rebuilds it. The same generator also runs under hypothesis, drawing from a
+``random.Random`` that hypothesis controls, so a failure there shrinks to a short stream.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from readers import ReaderError, display, uhf
 from readers.display import ClearScreen, DisplayDecoder, DisplayScreen, Initialise, WriteLine
@@ -148,7 +150,8 @@ CODECS = [
 class Case:
     """One fuzzed stream: the good frames in it, how many broken frames still begin like a frame, its chunks."""
 
-    seed: int
+    seed: int | None
+    """None when hypothesis drew the case (it reports the example itself)."""
     stream: bytes = b""
     good: list[bytes] = field(default_factory=list)
     broken_starts: int = 0
@@ -166,10 +169,11 @@ def _truncate(rng: random.Random, frame: bytes) -> bytes:
     return frame[: rng.randrange(1, len(frame))] if len(frame) > 1 else b""
 
 
-def case(codec: Codec, seed: int) -> Case:
-    """A stream of good frames with broken frames and garbage between them, cut into random chunks."""
-    rng = random.Random(seed)
-    out = Case(seed)
+def case(codec: Codec, source: int | random.Random) -> Case:
+    """A stream of good frames with broken frames and garbage between them, cut into random chunks; from a
+    seed, or from a ``random.Random`` hypothesis controls."""
+    rng = source if isinstance(source, random.Random) else random.Random(source)
+    out = Case(None if isinstance(source, random.Random) else source)
     parts: list[bytes] = []
     mutations: list[Callable[[random.Random, bytes], bytes]] = [_flip, _truncate, codec.lie, codec.corrupt]
     for _ in range(rng.randint(1, 10)):
@@ -223,6 +227,13 @@ def test_ten_thousand_fuzzed_streams(codec: Codec) -> None:
         check(codec, fuzzed)
         broken += fuzzed.broken_starts
     assert broken > CASES  # the generator really produces broken frames, not just good ones
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=[codec.name for codec in CODECS])
+@settings(max_examples=200)
+@given(rng=st.randoms(use_true_random=False))
+def test_fuzzed_streams_shrink_to_a_short_counter_example(codec: Codec, rng: random.Random) -> None:
+    check(codec, case(codec, rng))
 
 
 def test_the_display_shows_only_what_was_decoded_under_fuzz() -> None:
