@@ -81,6 +81,9 @@ class MqttSection(_Section):
     session_expiry_s: int = Field(default=3600, ge=0, le=2**32 - 1)
     max_in_flight: int = Field(default=16, ge=1, le=1000)
     ack_timeout_s: float = Field(default=30.0, gt=0)
+    tls_ca_file: Path | None = Field(default=None, description="speak TLS, trusting this CA (PEM)")
+    tls_cert_file: Path | None = Field(default=None, description="a client certificate, if the broker wants one")
+    tls_key_file: Path | None = None
 
 
 class SmoothingSection(_Section):
@@ -272,6 +275,10 @@ def _resolve(config: GatewayConfig, path: Path, env: Mapping[str, str]) -> Gatew
     password_file = mqtt.password_file
     if password_file is not None and not password_file.is_absolute():
         password_file = base / password_file
+    tls = {name: value if value is None or value.is_absolute() else base / value
+           for name in ("tls_ca_file", "tls_cert_file", "tls_key_file") for value in [getattr(mqtt, name)]}
+    if tls["tls_ca_file"] is None and (tls["tls_cert_file"] or tls["tls_key_file"]):
+        raise GatewayConfigError(f"{path}: mqtt.tls_ca_file: needed with a client certificate (TLS)")
     password = env.get(PASSWORD_ENV) or mqtt.password
     if password is None and password_file is not None:
         try:
@@ -290,7 +297,7 @@ def _resolve(config: GatewayConfig, path: Path, env: Mapping[str, str]) -> Gatew
     return config.model_copy(
         update={
             "gateway": config.gateway.model_copy(update={"outbox": outbox}),
-            "mqtt": mqtt.model_copy(update={"password": password, "password_file": password_file}),
+            "mqtt": mqtt.model_copy(update={"password": password, "password_file": password_file, **tls}),
         }
     )
 

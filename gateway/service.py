@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from contract import ReadsBatch, SensorSample, SensorsBatch, Status, TagRead, encode
 from contract.payloads import DeviceSummary
@@ -38,6 +39,10 @@ VERSION = "0.1.0"
 TICK_S = 0.05
 MAX_SAMPLES = 500
 JOIN_S = 3.0
+
+
+def _optional_path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 @dataclass
@@ -77,6 +82,9 @@ class Gateway:
             client_id=config.mqtt_client_id,
             keepalive_s=config.mqtt.keepalive_s,
             session_expiry_s=config.mqtt.session_expiry_s,
+            tls_ca_file=_optional_path(config.mqtt.tls_ca_file),
+            tls_cert_file=_optional_path(config.mqtt.tls_cert_file),
+            tls_key_file=_optional_path(config.mqtt.tls_key_file),
         )
         self.link = MqttLink(
             settings,

@@ -188,8 +188,38 @@ def _write_passwd(path: Path, users: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def render_config(workdir: Path, port: int, *, template: Path = TEMPLATE, bind: str = "127.0.0.1") -> Path:
-    """Copy the repository's mosquitto.conf into ``workdir`` with its paths and listener port substituted."""
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """A TLS listener beside the loopback one, for clients on other machines (docs/deploy-security.md)."""
+
+    port: int
+    cafile: Path
+    """The CA that signed ``certfile`` (and, with ``require_certificate``, the clients' certificates)."""
+    certfile: Path
+    keyfile: Path
+    bind: str | None = None
+    """An address to listen on; None: every interface."""
+    require_certificate: bool = False
+    """Also demand a client certificate signed by ``cafile`` (the password is checked either way)."""
+
+    def config_text(self) -> str:
+        return "\n".join([
+            "# TLS listener: clients off this machine connect here, never to the plain one",
+            f"listener {self.port}" + (f" {self.bind}" if self.bind else ""),
+            f"cafile {self.cafile.resolve()}",
+            f"certfile {self.certfile.resolve()}",
+            f"keyfile {self.keyfile.resolve()}",
+            "tls_version tlsv1.2",
+            f"require_certificate {str(self.require_certificate).lower()}",
+            "",
+        ])
+
+
+def render_config(
+    workdir: Path, port: int, *, template: Path = TEMPLATE, bind: str = "127.0.0.1", tls: TlsListener | None = None
+) -> Path:
+    """Copy the repository's mosquitto.conf into ``workdir`` with its paths and listener port substituted,
+    and a TLS listener appended if ``tls`` is given."""
     text = template.read_text()
     if TEMPLATE_DIR not in text or not re.search(r"^listener \d+", text, re.M):
         raise BrokerError(f"{template}: expected '{TEMPLATE_DIR}' paths and a 'listener' line")
@@ -197,6 +227,8 @@ def render_config(workdir: Path, port: int, *, template: Path = TEMPLATE, bind: 
     text = re.sub(r"^listener \d+.*$", f"listener {port} {bind}", text, count=1, flags=re.M)
     # Started as root, mosquitto would drop to the 'mosquitto' user and could not read our 0600 files.
     text += f"\n# Rendered for this machine\nuser {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    if tls is not None:
+        text += "\n" + tls.config_text()
     out = workdir / "mosquitto.conf"
     out.write_text(text)
     return out
@@ -229,6 +261,7 @@ class Broker:
     port: int
     process: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
+    tls: TlsListener | None = None
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()  # mosquitto runs inside it: every path must be absolute
@@ -241,11 +274,13 @@ class Broker:
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:
             raise BrokerError("mosquitto not found: install the Debian package 'mosquitto'")
-        conf = render_config(self.workdir, self.port)
+        conf = render_config(self.workdir, self.port, tls=self.tls)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log, cwd=self.workdir)
         try:
             wait_for_port(self.host, self.port, timeout, self.process)
+            if self.tls is not None:
+                wait_for_port(self.tls.bind or self.host, self.tls.port, timeout, self.process)
         except BrokerError as exc:
             raise BrokerError(f"{exc}; see {self.log_path}") from None
 

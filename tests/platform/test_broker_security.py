@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from contract.topics import gateway_topic
+from contract import ReadsBatch, encode
+from contract.topics import event_topic, gateway_topic
 from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings, PublishRefused
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.ingest.running import running_ingest
+from tests.ingest.test_service import MILK_EPC, STORE_FILE, batches_of, eventually, read
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +134,44 @@ def test_manual_ack_holds_back_redelivery_until_acknowledged(broker: RunningBrok
     finally:
         gw1.stop()
         consumer.stop()
+
+
+SPOOF_ATTEMPTS = 1000
+
+
+def test_a_thousand_spoofing_attempts_are_refused_and_none_reach_ingest(broker: RunningBroker, tmp_path: Path) -> None:
+    """gw1 publishes as gw2 on each of gw2's topics, on the business events and for another store, and
+    subscribes to gw2's commands: each publish is refused with 0x87 where gw1 sees it, a real ingest sees none
+    of them (only gw1's own batch afterwards), and none of gw2's commands reaches gw1."""
+    targets = [gateway_topic(STORE, "gw2", kind) for kind in ("reads", "sensors", "status", "ack", "alarms")]
+    targets += [event_topic(STORE, "transaction"), "sc/v1/otherstore/gw1/reads"]
+    now = datetime.now(UTC)
+    got: list[str] = []
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-spoof", f"sqlite:///{tmp_path / 'ingest.db'}") as ingest:
+        gw1 = connect(broker.gateway_settings("gw1"), on_message=lambda m: got.append(m.topic), subscriptions=[
+            (gateway_topic(STORE, "gw2", "cmd"), 1), ("sc/v1/+/+/cmd", 1), ("#", 1)])
+        commander = connect(broker.settings("ingest", "ingest-commander"))
+        try:
+            assert gw1.wait_connected(5) and commander.wait_connected(5)
+            spoofed = encode(ReadsBatch(store=STORE, gateway="gw2", seq=1, sent_at=now,
+                                        reads=[read(MILK_EPC, "shelf-dairy", now)]))
+            deliveries = [gw1.publish(targets[i % len(targets)], spoofed) for i in range(SPOOF_ATTEMPTS)]
+            codes = []
+            for delivery in deliveries:
+                with pytest.raises(PublishRefused) as refused:
+                    delivery.wait(10)
+                codes.append(refused.value.code)
+            assert codes == [0x87] * SPOOF_ATTEMPTS and gw1.stats.refused == SPOOF_ATTEMPTS
+
+            # the broker handles a client's packets in order: its subscriptions were in place before these PUBACKs
+            commander.publish(gateway_topic(STORE, "gw2", "cmd"), b"{}").wait(5)
+            commander.publish(gateway_topic(STORE, "gw1", "cmd"), b"{}").wait(5)  # in order after gw2's
+            gw1.publish(gateway_topic(STORE, "gw1", "reads"), encode(ReadsBatch(
+                store=STORE, gateway="gw1", seq=1, sent_at=now, reads=[read(MILK_EPC, "shelf-dairy", now)]))).wait(5)
+            eventually(lambda: batches_of(ingest, "gw1") or None)
+            eventually(lambda: gateway_topic(STORE, "gw1", "cmd") in got or None)
+            assert batches_of(ingest, "gw2") == [] and ingest.stats.batches == 1 and ingest.stats.dead_letters == 0
+            assert [t for t in got if "/gw2/" in t] == []
+        finally:
+            commander.stop()
+            gw1.stop()

@@ -58,3 +58,8 @@ def test_credentials_command_writes_a_private_per_machine_session_secret(tmp_pat
     path = tmp_path / "a" / "credentials.json"
     assert json.loads(path.read_text())["dashboard_session_secret"] == first.dashboard_session_secret
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_client_certificate_without_a_ca_is_refused(tmp_path: Path) -> None:
+    code, output = run_dashboard(credentials_file(tmp_path, session_secret="s" * 40), "--mqtt-tls-cert", "gw1.crt")
+    assert code == 2 and "--mqtt-tls-ca" in output
