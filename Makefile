@@ -15,9 +15,10 @@ demo: system-deps venv
 test: system-deps venv lint typecheck
 	$(BIN)/python -m pytest -q
 
-# The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, ...).
+# The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, a one-minute
+# database outage with ten times the batches, ...).
 soak: system-deps venv
-	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz
+	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz tests/reliability
 
 lint: venv
 	$(BIN)/ruff check .

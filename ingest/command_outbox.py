@@ -78,15 +78,18 @@ class CommandOutbox:
     def tick(self, now: datetime) -> None:
         """Record the PUBACKs that arrived, expire perishable commands, and publish the unsent rows again."""
         sent = self._collect()
-        expired = self._transact(lambda conn: self._settle(conn, sent, now))
-        if expired:
-            self.stats.expired += expired
-            log.warning("%d perishable commands expired before they could be sent", expired)
+        if sent:
+            self._transact(lambda conn: delivery.mark_sent(conn, sent, now))
+        unsent = self._transact(lambda conn: delivery.unsent_commands(conn, self.store, self._batch))
+        stale = [c.id for c in unsent if c.action in PERISHABLE and c.issued_at < now - self._stale]
+        if stale:
+            self._transact(lambda conn: delivery.expire_unsent(conn, stale, now))
+            self.stats.expired += len(stale)
+            log.warning("%d perishable commands expired before they could be sent", len(stale))
         if not self._link.connected:
             return
-        unsent = self._transact(lambda conn: delivery.unsent_commands(conn, self.store, self._batch))
         for command in unsent:
-            if command.id not in self._waiting:
+            if command.id not in self._waiting and command.id not in stale:
                 self._publish(command)
                 self.stats.republished += 1
 
@@ -94,11 +97,6 @@ class CommandOutbox:
     def waiting(self) -> int:
         """Commands published and not yet acknowledged by the broker."""
         return len(self._waiting)
-
-    def _settle(self, conn: Connection, sent: list[str], now: datetime) -> int:
-        if sent:
-            delivery.mark_sent(conn, sent, now)
-        return delivery.expire_unsent(conn, self.store, PERISHABLE, now - self._stale, now)
 
     def _publish(self, command: Command) -> None:
         topic = gateway_topic(command.store, command.gateway, "cmd")

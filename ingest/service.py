@@ -454,6 +454,8 @@ class IngestService:
             self._send(self._transact(lambda conn: delivery.gap_requests(conn, self.store, requests, lost, now)))
         if self._commands is not None:
             self._commands.tick(now)
+            self.stats.extra.update({f"commands_{k}": v for k, v in dataclasses.asdict(self._commands.stats).items()})
+        self.stats.extra.update({f"gaps_{k}": v for k, v in dataclasses.asdict(self.gaps.stats).items()})
 
     def _tick(self) -> None:
         assert self._engine is not None

@@ -32,16 +32,11 @@ def mark_sent(conn: Connection, ids: Iterable[str], at: datetime) -> None:
     conn.execute(update(t.commands).where(c.id.in_(list(ids)), c.sent_at.is_(None)).values(sent_at=at))
 
 
-def expire_unsent(conn: Connection, store: str, actions: Iterable[str], issued_before: datetime,
-                  at: datetime) -> int:
-    """Unsent commands of ``actions`` issued before ``issued_before`` are answered as failed, never sent:
-    a siren or a receipt is worth nothing late. Returns how many."""
+def expire_unsent(conn: Connection, ids: Iterable[str], at: datetime) -> None:
+    """These unsent commands are answered as failed, never sent (a siren or a receipt is worth nothing late)."""
     c = t.commands.c
-    done = conn.execute(update(t.commands).where(
-        c.store == store, c.sent_at.is_(None), c.acked_at.is_(None), c.action.in_(list(actions)),
-        c.issued_at < issued_before,
-    ).values(ack_ok=False, ack_error=EXPIRED_UNSENT, acked_at=at))
-    return done.rowcount or 0
+    conn.execute(update(t.commands).where(c.id.in_(list(ids)), c.sent_at.is_(None), c.acked_at.is_(None))
+                 .values(ack_ok=False, ack_error=EXPIRED_UNSENT, acked_at=at))
 
 
 def resend_request(conn: Connection, command_id: str) -> Command | None:

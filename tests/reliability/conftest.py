@@ -19,6 +19,7 @@ from silentcommerce.broker import gateway_user
 from silentcommerce.mqtt import MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
 from tests.gateway.conftest import gateway_toml
+from tests.ingest.conftest import gw1  # noqa: F401  (the ingest tests' gateway side, shared)
 
 
 class Storm:

@@ -1,0 +1,59 @@
+"""The database is unavailable while a gateway streams: ingest stops taking and acknowledging messages (the
+broker keeps them), holds no more than its queue, and stores everything exactly once when the database is
+back, without a restart. SQLite is made unavailable by another connection holding its write lock.
+
+CI size: the outage lasts until ingest has failed a write and the gateway has sent everything (~15 s, most
+of it SQLite's busy time-out); ``SC_SOAK=1`` holds it for a minute with ten times the batches."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from tests.fixtures.broker import RunningBroker
+from tests.ingest.running import running_ingest
+from tests.ingest.test_service import STORE_FILE, Gateway, eventually, read
+from tests.reliability.conftest import stored_seqs
+
+pytestmark = pytest.mark.integration
+
+SOAK = os.environ.get("SC_SOAK") == "1"
+BATCHES = 300 if SOAK else 30
+OUTAGE_S = 60.0 if SOAK else 0.0
+QUEUE = 5
+
+
+def test_ingest_holds_back_while_the_database_is_down_and_stores_everything_once_when_it_returns(
+    broker: RunningBroker, tmp_path: Path, gw1: Gateway
+) -> None:
+    t0 = datetime.now(UTC)
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-outage", queue_size=QUEUE) as ingest:
+        gw1.send([read(f"E2000000000000000000{1:04X}", "shelf-dairy", t0)])
+        assert eventually(lambda: stored_seqs(ingest) == [1])
+
+        lock = sqlite3.connect(tmp_path / "ingest.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            started = time.monotonic()
+            for n in range(2, BATCHES + 1):
+                gw1.send([read(f"E2000000000000000000{n:04X}", "shelf-dairy", t0 + timedelta(seconds=n))])
+            assert eventually(lambda: ingest.stats.db_retries >= 1, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 + 10)
+            while time.monotonic() - started < OUTAGE_S:
+                time.sleep(1)
+            assert stored_seqs(ingest) == [1], "nothing is stored while the database is down"
+            # paho's thread blocks on the full queue: what ingest took is bounded; the broker keeps the rest
+            # (2: the message the worker holds and the one paho's thread is waiting to queue).
+            assert ingest.link.stats.received <= 1 + QUEUE + 2 < BATCHES
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+
+        assert eventually(lambda: stored_seqs(ingest) == list(range(1, BATCHES + 1)), timeout=60)
+        assert ingest.stats.duplicates == 0 and ingest.gaps.stats.noticed == 0
+        assert ingest.link.stats.received == BATCHES
