@@ -312,6 +312,11 @@ class IngestService:
     def _check_origin(topic: GatewayTopic, store: str, gateway: str) -> None:
         topic.check_origin(store, gateway)
 
+    def _seen_before(self, store: str, gateway: str, seq: int) -> bool:
+        """:meth:`_is_repeat`, retried like a write while the database is unavailable (a message that failed
+        here would stay unacknowledged until ingest reconnects)."""
+        return self._transact(lambda conn: self._is_repeat(conn, store, gateway, seq))
+
     def _is_repeat(self, conn: Connection, store: str, gateway: str, seq: int) -> bool:
         if records.seen_batch(conn, store, gateway, seq):
             self.stats.duplicates += 1
@@ -326,9 +331,8 @@ class IngestService:
     def _reads(self, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> Callable[[], None] | None:
         """Process and store one batch; return what to do once the message is acknowledged."""
         self._check_origin(topic, batch.store, batch.gateway)
-        with self.db.connect() as conn:
-            if self._is_repeat(conn, batch.store, batch.gateway, batch.seq):
-                return None
+        if self._seen_before(batch.store, batch.gateway, batch.seq):
+            return None
         assert self._engine is not None and self._resolver is not None
         resolution = self._resolver.resolve(batch)
         decisions: list[Decision] = list(resolution.alerts)
@@ -359,9 +363,8 @@ class IngestService:
     def _sensors(self, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> Callable[[], None] | None:
         """Store the samples, run them through the sensor rules, and store the rules' decisions too."""
         self._check_origin(topic, batch.store, batch.gateway)
-        with self.db.connect() as conn:
-            if self._is_repeat(conn, batch.store, batch.gateway, batch.seq):
-                return None
+        if self._seen_before(batch.store, batch.gateway, batch.seq):
+            return None
         decisions: list[Decision] = []
         for sample in sorted(batch.samples, key=lambda s: s.at):
             decisions.extend(self._sensor_rules.observe(SensorReading(
@@ -406,9 +409,8 @@ class IngestService:
     def _alarm(self, topic: GatewayTopic, alarm: GateAlarm, now: datetime) -> Callable[[], None] | None:
         """A gateway sounded an exit alarm itself: store it as an edge ``theft`` alert, once per (gateway, seq)."""
         self._check_origin(topic, alarm.store, alarm.gateway)
-        with self.db.connect() as conn:
-            if self._is_repeat(conn, alarm.store, alarm.gateway, alarm.seq):
-                return None
+        if self._seen_before(alarm.store, alarm.gateway, alarm.seq):
+            return None
 
         def persist(conn: Connection) -> Outgoing:
             event = edge.record_gate_alarm(conn, self.store, alarm)
@@ -427,10 +429,8 @@ class IngestService:
         """Store a command's ack once (an ack from the gateway's outbox carries a ``seq``); a failed ``resend``
         means the gateway no longer keeps what is still missing."""
         self._check_origin(topic, ack.store, ack.gateway)
-        if ack.seq is not None:
-            with self.db.connect() as conn:
-                if self._is_repeat(conn, ack.store, ack.gateway, ack.seq):
-                    return
+        if ack.seq is not None and self._seen_before(ack.store, ack.gateway, ack.seq):
+            return
 
         def persist(conn: Connection) -> tuple[bool, Command | None]:
             if ack.seq is not None:
