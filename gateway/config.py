@@ -44,7 +44,7 @@ DEFAULT_BAUDRATE: dict[str, int] = {"uhf-m100": 115200, "rdm6300": 9600, "id12la
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GatewaySection(_Section):
@@ -71,10 +71,10 @@ class GatewaySection(_Section):
 
 
 class MqttSection(_Section):
-    host: str = "127.0.0.1"
+    host: Annotated[str, StringConstraints(min_length=1, max_length=253)] = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = Field(default=None, description="default gw.{store}.{id}")
-    password: str | None = None
+    password: Annotated[str, StringConstraints(min_length=1)] | None = None
     password_file: Path | None = None
     client_id: str | None = Field(default=None, description="default {store}-{id}")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
@@ -127,7 +127,7 @@ class SensorConfig(_Section):
     bus: Name
     unit: int = Field(default=1, ge=0, le=247)
     address: int = Field(ge=0, le=65535)
-    scale: float = 0.1
+    scale: float = Field(default=0.1, gt=0, le=1000, description="degrees per register step")
     zone: Name | None = None
     interval_s: float = Field(default=1.0, gt=0, le=86400)
 
