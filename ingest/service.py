@@ -356,7 +356,7 @@ class IngestService:
         def after() -> None:
             self._send(outgoing)
             if self._tsdb is not None:
-                self._tsdb.submit(reads_lines(batch, self._zone_types))
+                self._tsdb.submit(reads_lines(batch, self._zone_types, now))
 
         return after
 

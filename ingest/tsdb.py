@@ -7,6 +7,9 @@ The only module that imports ``influxdb_client``. Measurements:
   (when the reader gave one) and ``count``.
 * ``reads_per_zone`` — one line per (batch, zone): tags ``store, zone``; field ``count`` (sum of counts).
 * ``sensor`` — one line per sample: tags ``store, sensor, kind, zone``; field ``value``.
+* ``gateway_batches`` — one line per reads batch, at the time ingest received it: tags ``store, gateway``;
+  fields ``reads`` and ``lag_s`` (received minus the batch's ``sent_at``). A gateway emptying its outbox
+  after an outage shows as a lag of minutes that falls back to well under a second: its backlog.
 
 :class:`TsdbWriter` runs its own thread: callers hand it pre-built lines (never blocking), it writes them
 in synchronous batches, retries failures with back-off, and when its bounded buffer is full it drops the
@@ -46,8 +49,9 @@ def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def reads_lines(batch: ReadsBatch, zone_types: Mapping[str, str]) -> list[str]:
-    """The ``reads`` and ``reads_per_zone`` lines of one batch (zone types from the store layout)."""
+def reads_lines(batch: ReadsBatch, zone_types: Mapping[str, str], received_at: datetime | None = None) -> list[str]:
+    """The ``reads`` and ``reads_per_zone`` lines of one batch (zone types from the store layout), and its
+    ``gateway_batches`` line when ``received_at`` is given."""
     store, gateway = _tag(batch.store), _tag(batch.gateway)
     lines: list[str] = []
     per_zone: Counter[str] = Counter()
@@ -63,6 +67,10 @@ def reads_lines(batch: ReadsBatch, zone_types: Mapping[str, str]) -> list[str]:
         )
     at = _ns(batch.sent_at)
     lines.extend(f"reads_per_zone,store={store},zone={_tag(zone)} count={n}i {at}" for zone, n in per_zone.items())
+    if received_at is not None:
+        lag = (received_at - batch.sent_at).total_seconds()
+        lines.append(f"gateway_batches,store={store},gateway={gateway} reads={len(batch.reads)}i,lag_s={lag!r} "
+                     f"{_ns(received_at)}")
     return lines
 
 

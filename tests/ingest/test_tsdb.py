@@ -38,6 +38,12 @@ def test_reads_lines_keep_the_epc_in_a_string_field_and_aggregate_per_zone() -> 
     ]
 
 
+def test_a_batch_received_late_says_how_far_behind_its_gateway_is() -> None:
+    sent = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    lines = reads_lines(batch(sent, [read(sent, "lane-1", epc=EPC)]), {}, received_at=sent + timedelta(seconds=90.5))
+    assert lines[-1] == "gateway_batches,store=demo,gateway=gw1 reads=1i,lag_s=90.5 1772359290500000000"
+
+
 @given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False))
 def test_sensor_values_survive_line_protocol_exactly(value: float) -> None:
     at = datetime(2026, 3, 1, tzinfo=UTC)
