@@ -262,6 +262,8 @@ class Broker:
     process: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
     tls: TlsListener | None = None
+    template: Path = TEMPLATE
+    """The configuration to render: the repository's, or one that adds to it (a store's bridge)."""
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()  # mosquitto runs inside it: every path must be absolute
@@ -274,7 +276,7 @@ class Broker:
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:
             raise BrokerError("mosquitto not found: install the Debian package 'mosquitto'")
-        conf = render_config(self.workdir, self.port, tls=self.tls)
+        conf = render_config(self.workdir, self.port, template=self.template, tls=self.tls)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log, cwd=self.workdir)
         try:

@@ -8,6 +8,7 @@ inside their command, so ``--help`` is quick and one part's dependencies never s
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -146,7 +147,7 @@ def ingest(
 
     _logging(verbose)
     mqtt = _mqtt_settings(mqtt_host, mqtt_port, mqtt_user, mqtt_password, credentials_file,
-                          default_user="ingest", client_id="ingest", session_expiry_s=7 * 24 * 3600,
+                          default_user="ingest", client_id="", session_expiry_s=7 * 24 * 3600,  # ingest-{store}
                           tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
     tsdb = TsdbSettings(url=tsdb_url, org=tsdb_org, bucket=tsdb_bucket, token=tsdb_token) if tsdb_url else None
     try:
@@ -182,7 +183,7 @@ def dashboard(
 
     _logging(verbose)
     mqtt = _mqtt_settings(mqtt_host, mqtt_port, mqtt_user, mqtt_password, credentials_file,
-                          default_user="dashboard", client_id=f"dashboard-{port}",
+                          default_user="dashboard", client_id=f"dashboard-{socket.gethostname()}-{port}",
                           tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
     try:
         creds = Credentials.load(credentials_file)
