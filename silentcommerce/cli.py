@@ -223,6 +223,48 @@ def demo(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def bench(
+    out: Annotated[Path | None, typer.Option("--out", help="Where the JSON goes (default .run/bench/bench-<time>.json).")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated sections: codecs, raw, pipeline, latency, memory.")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", min=0.5, help="Seconds per timed measurement.")] = None,
+    rate: Annotated[int, typer.Option("--rate", min=1, help="Background reads/s while latency is measured.")] = 2000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Ingest worker processes (only 1 is supported yet).")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes: checks that everything runs; the figures mean little.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the bench's temporary folder (logs, databases).")] = False,
+) -> None:
+    """Measure the system on this machine: raw broker baseline, pipeline throughput, latencies, codecs, memory."""
+    import dataclasses
+    import sys
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from silentcommerce.bench.rig import BenchError
+    from silentcommerce.bench.runner import SECTIONS, BenchOptions, run_bench
+
+    if workers != 1:
+        raise typer.BadParameter("only one ingest worker is supported yet; multi-worker runs come later", param_hint="--workers")
+    sections = tuple(s.strip() for s in only.split(",") if s.strip()) if only else SECTIONS
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", param_hint="--only")
+    options = BenchOptions.quick_run(sections) if quick else BenchOptions(only=sections)
+    options = dataclasses.replace(options, rate=rate, keep=keep,
+                                  duration_s=options.duration_s if duration is None else duration)
+    err = Console(stderr=True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = run_bench(options, lambda step: err.log(step))
+    except BenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    path = out or DEFAULT_RUN_DIR / "bench" / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    report.write(path)
+    report.print(Console(width=None if sys.stdout.isatty() else 160))
+    typer.echo(f"wrote {path}")
+
+
 def _mount_simulators() -> None:
     try:
         from simulators.main import app as sim_app

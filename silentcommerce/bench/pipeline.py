@@ -1,0 +1,193 @@
+"""The pipeline: simulated gateways through their real outbox and publisher → Mosquitto → the real ingest.
+
+Each simulated gateway is the gateway's own delivery path (:class:`gateway.outbox.Outbox` in SQLite with
+``seq`` taken in the append's transaction, :class:`gateway.publisher.Publisher` releasing entries on
+PUBACK) fed with shelf inventory batches instead of serial readers. Ingest is the ``silentcommerce ingest``
+process with the bench store, every rule, its durable SQLite commit and the TSDB writes when a TSDB runs.
+
+The feeders run flat out but keep at most ``MAX_BACKLOG`` batches between their append and ingest's commit,
+so the rate counted at the database (committed ``gateway_batches``) is what ingest sustains, with the
+backlog (appended, not yet committed) sampled to show whether it grew. Afterwards every appended ``seq`` is
+looked up: missing ones are lost, a ``seq`` committed twice would be a duplicate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from contract import Status, TagRead, encode
+from contract.topics import gateway_topic
+from gateway.outbox import Outbox
+from gateway.publisher import Publisher
+from silentcommerce.bench.rig import BenchRig, StoreDatabase, peak_rss_kb, wait_until
+from silentcommerce.bench.seed import prepare_database
+from silentcommerce.bench.workload import STORE, ShelfTraffic, StockItem, stock
+from silentcommerce.mqtt import MqttLink, Will
+
+MAX_BACKLOG = 64
+"""Batches per gateway between the outbox append and ingest's commit (ingest's own queue holds 2,000)."""
+POOL = 16
+"""Distinct read lists per gateway, cycled (building 500 pydantic reads per batch would bound the feeder)."""
+STOCK = 20_000
+WARM_UP = 0.2
+"""The first fifth of the run is not counted: ingest's caches and the broker's queues fill up."""
+DRAIN_TIMEOUT_S = 120.0
+POLL_S = 0.1
+READY_TIMEOUT_S = 900.0
+
+
+class SimulatedGateway:
+    """A gateway's delivery path without readers: outbox, publisher, MQTT link with its birth and will."""
+
+    def __init__(self, rig: BenchRig, name: str, outbox: Path) -> None:
+        self.name = name
+        self.outbox = Outbox(outbox, STORE, name)
+        status_topic = gateway_topic(STORE, name, "status")
+        self._status_topic = status_topic
+        self.link = MqttLink(rig.gateway_mqtt(name), will=Will(status_topic, self._status("offline")),
+                             on_connected=self._online)
+        self.publisher = Publisher(self.outbox, self.link)
+        self.appended = 0
+
+    def _status(self, state: str) -> bytes:
+        return encode(Status(store=STORE, gateway=self.name, state="online" if state == "online" else "offline",
+                             at=datetime.now(UTC)))
+
+    def _online(self) -> None:
+        self.link.publish(self._status_topic, self._status("online"), retain=True)
+        self.publisher.wake()
+
+    def start(self) -> None:
+        self.link.start()
+        self.publisher.start()
+
+    def append(self, traffic: ShelfTraffic, reads: list[TagRead]) -> None:
+        self.outbox.append("reads", lambda seq: traffic.payload(seq, reads))
+        self.appended += 1
+        self.publisher.wake()
+
+    def stop(self) -> None:
+        self.publisher.drain_and_join(2.0)
+        self.link.stop(final_publish=(self._status_topic, self._status("offline")))
+        self.outbox.close()
+
+
+@dataclass
+class PipelineResult:
+    gateways: int
+    reads_per_batch: int
+    seconds: float
+    reads_per_s: float
+    published_batches: int
+    stored_batches: int
+    lost: int
+    duplicated: int
+    backlog_start: int
+    backlog_end: int
+    backlog_max: int
+    ingest_ready_s: float = 0.0
+    """From starting the ingest process to its having recorded the gateways online (state loaded)."""
+    ingest_peak_rss_kb: int = 0
+    samples: list[tuple[float, int, int]] = field(default_factory=list)
+    """(seconds since start, batches appended, batches committed) every ``POLL_S``."""
+
+    @property
+    def backlog_grew(self) -> bool:
+        return self.backlog_end > self.backlog_start + self.gateways * 8
+
+
+def measure_pipeline(rig: BenchRig, *, gateways: int, reads_per_batch: int, duration_s: float) -> PipelineResult:
+    """Throughput and accounting on a store with ``STOCK`` items on its shelves."""
+    database = rig.database("pipeline")
+    items = stock(STOCK)
+    prepare_database(database, items)
+    return drive(rig, "ingest-pipeline", database, items, gateways=gateways, reads_per_batch=reads_per_batch,
+                 duration_s=duration_s)
+
+
+def drive(rig: BenchRig, name: str, database: Path, items: list[StockItem], *, gateways: int,
+          reads_per_batch: int, duration_s: float) -> PipelineResult:
+    """Start ingest on the prepared ``database``, feed it ``items``' shelf reads flat out for ``duration_s``
+    and account for every batch; the ingest process's peak RSS is taken before it stops."""
+    started = time.monotonic()
+    ingest = rig.start_ingest(name, database)
+    store = StoreDatabase(database)
+    sims = [SimulatedGateway(rig, f"gw{i + 1}", rig.workdir / f"{name}-outbox-gw{i + 1}.db") for i in range(gateways)]
+    try:
+        for sim in sims:
+            sim.start()
+        wait_until(lambda: store.online(s.name for s in sims), READY_TIMEOUT_S,
+                   "ingest to record the gateways online", watch=[ingest], interval=0.2)
+        ready_s = time.monotonic() - started
+        result = _run(sims, store, items, reads_per_batch, duration_s, ingest.check)
+        result.ingest_ready_s = ready_s
+        result.ingest_peak_rss_kb = peak_rss_kb(ingest)
+    finally:
+        for sim in sims:
+            sim.stop()
+        rig.release(ingest)
+        store.close()
+    return result
+
+
+def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockItem], reads_per_batch: int,
+         duration_s: float, check: Callable[[], None]) -> PipelineResult:
+    stop = threading.Event()
+    committed = {s.name: 0 for s in sims}
+    feeders = [threading.Thread(target=_feed, args=(sim, items, reads_per_batch, committed, stop), daemon=True)
+               for sim in sims]
+    samples: list[tuple[float, int, int]] = []
+    start = time.monotonic()
+    for feeder in feeders:
+        feeder.start()
+    try:
+        while time.monotonic() - start < duration_s:
+            for sim in sims:
+                committed[sim.name] = store.batches(sim.name)
+            samples.append((time.monotonic() - start, sum(s.appended for s in sims), sum(committed.values())))
+            check()
+            time.sleep(POLL_S)
+    finally:
+        stop.set()
+        for feeder in feeders:
+            feeder.join(10)
+    published = sum(s.appended for s in sims)
+    wait_until(lambda: store.batches() >= published, DRAIN_TIMEOUT_S, f"ingest to commit all {published} batches")
+    window = [s for s in samples if s[0] >= duration_s * WARM_UP] or samples
+    (t0, _, stored0), (t1, _, stored1) = window[0], window[-1]
+    seconds = max(t1 - t0, 1e-9)
+    backlogs = [appended - stored for _, appended, stored in window]
+    stored = store.batches()
+    distinct = store.scalar("SELECT COUNT(*) FROM (SELECT DISTINCT gateway, seq FROM gateway_batches "
+                            "WHERE store = ? AND kind = 'reads')", STORE)
+    lost = sum(max(0, sim.appended - _committed_seqs(store, sim)) for sim in sims)
+    return PipelineResult(
+        gateways=len(sims), reads_per_batch=reads_per_batch, seconds=seconds,
+        reads_per_s=(stored1 - stored0) * reads_per_batch / seconds,
+        published_batches=published, stored_batches=stored, lost=lost, duplicated=stored - distinct,
+        backlog_start=backlogs[0], backlog_end=backlogs[-1], backlog_max=max(backlogs), samples=samples,
+    )
+
+
+def _committed_seqs(store: StoreDatabase, sim: SimulatedGateway) -> int:
+    """How many of the ``seq`` values this gateway handed out (1 … appended) ingest committed."""
+    return store.scalar("SELECT COUNT(DISTINCT seq) FROM gateway_batches WHERE store = ? AND gateway = ? "
+                        "AND kind = 'reads' AND seq BETWEEN 1 AND ?", STORE, sim.name, sim.appended)
+
+
+def _feed(sim: SimulatedGateway, items: list[StockItem], reads_per_batch: int, committed: dict[str, int],
+          stop: threading.Event) -> None:
+    traffic = ShelfTraffic(sim.name, items, seed=hash(sim.name) & 0xFFFF)
+    pool = [traffic.reads(reads_per_batch) for _ in range(POOL)]
+    turn = 0
+    while not stop.is_set():
+        if sim.appended - committed[sim.name] >= MAX_BACKLOG:
+            stop.wait(0.005)
+            continue
+        sim.append(traffic, pool[turn % POOL])
+        turn += 1
