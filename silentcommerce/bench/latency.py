@@ -49,7 +49,7 @@ UHF_READERS = {"shelf-uhf": "shelf-1", "lane-uhf": "lane-1", "exit-inner-uhf": "
 CARD_READER = "lane-card"
 ALARM_COIL = 0
 ALARM_DURATION_S = 0.2
-LEAVE_AFTER_S = 1.0
+LEAVE_AFTER_S = 0.5
 """The gateway's ``leave_after``: a card unheard this long has left the lane; the next shopper waits for it."""
 CARD_REPEAT_S = 0.1
 """How often the lane's readers hear a card or an item held in their field."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +23,11 @@ from contract import Status, TagRead, encode
 from contract.topics import gateway_topic
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
-from silentcommerce.bench.rig import BenchRig, StoreDatabase, peak_rss_kb, wait_until
+from silentcommerce.bench.rig import BenchRig, StoreDatabase, cpu_seconds, peak_rss_kb, wait_until
 from silentcommerce.bench.seed import prepare_database
 from silentcommerce.bench.workload import STORE, ShelfTraffic, StockItem, stock
 from silentcommerce.mqtt import MqttLink, Will
+from silentcommerce.processes import ManagedProcess
 
 MAX_BACKLOG = 64
 """Batches per gateway between the outbox append and ingest's commit (ingest's own queue holds 2,000)."""
@@ -93,8 +93,15 @@ class PipelineResult:
     ingest_ready_s: float = 0.0
     """From starting the ingest process to its having recorded the gateways online (state loaded)."""
     ingest_peak_rss_kb: int = 0
-    samples: list[tuple[float, int, int]] = field(default_factory=list)
-    """(seconds since start, batches appended, batches committed) every ``POLL_S``."""
+    ingest_cpu_s: float = 0.0
+    """CPU time (user + system) the ingest process used in the counted window."""
+    samples: list[tuple[float, int, int, float]] = field(default_factory=list)
+    """(seconds since start, batches appended, batches committed, ingest CPU seconds) every ``POLL_S``."""
+
+    @property
+    def reads_per_cpu_s(self) -> float:
+        """Reads committed per second of ingest CPU time: what one core would sustain on a quiet machine."""
+        return self.reads_per_s * self.seconds / self.ingest_cpu_s if self.ingest_cpu_s > 0 else 0.0
 
     @property
     def backlog_grew(self) -> bool:
@@ -124,7 +131,7 @@ def drive(rig: BenchRig, name: str, database: Path, items: list[StockItem], *, g
         wait_until(lambda: store.online(s.name for s in sims), READY_TIMEOUT_S,
                    "ingest to record the gateways online", watch=[ingest], interval=0.2)
         ready_s = time.monotonic() - started
-        result = _run(sims, store, items, reads_per_batch, duration_s, ingest.check)
+        result = _run(sims, store, items, reads_per_batch, duration_s, ingest)
         result.ingest_ready_s = ready_s
         result.ingest_peak_rss_kb = peak_rss_kb(ingest)
     finally:
@@ -136,12 +143,12 @@ def drive(rig: BenchRig, name: str, database: Path, items: list[StockItem], *, g
 
 
 def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockItem], reads_per_batch: int,
-         duration_s: float, check: Callable[[], None]) -> PipelineResult:
+         duration_s: float, ingest: ManagedProcess) -> PipelineResult:
     stop = threading.Event()
     committed = {s.name: 0 for s in sims}
     feeders = [threading.Thread(target=_feed, args=(sim, items, reads_per_batch, committed, stop), daemon=True)
                for sim in sims]
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, float]] = []
     start = time.monotonic()
     for feeder in feeders:
         feeder.start()
@@ -149,8 +156,9 @@ def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockIt
         while time.monotonic() - start < duration_s:
             for sim in sims:
                 committed[sim.name] = store.batches(sim.name)
-            samples.append((time.monotonic() - start, sum(s.appended for s in sims), sum(committed.values())))
-            check()
+            samples.append((time.monotonic() - start, sum(s.appended for s in sims), sum(committed.values()),
+                            cpu_seconds(ingest)))
+            ingest.check()
             time.sleep(POLL_S)
     finally:
         stop.set()
@@ -159,9 +167,9 @@ def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockIt
     published = sum(s.appended for s in sims)
     wait_until(lambda: store.batches() >= published, DRAIN_TIMEOUT_S, f"ingest to commit all {published} batches")
     window = [s for s in samples if s[0] >= duration_s * WARM_UP] or samples
-    (t0, _, stored0), (t1, _, stored1) = window[0], window[-1]
+    (t0, _, stored0, cpu0), (t1, _, stored1, cpu1) = window[0], window[-1]
     seconds = max(t1 - t0, 1e-9)
-    backlogs = [appended - stored for _, appended, stored in window]
+    backlogs = [appended - stored for _, appended, stored, _ in window]
     stored = store.batches()
     distinct = store.scalar("SELECT COUNT(*) FROM (SELECT DISTINCT gateway, seq FROM gateway_batches "
                             "WHERE store = ? AND kind = 'reads')", STORE)
@@ -170,7 +178,8 @@ def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockIt
         gateways=len(sims), reads_per_batch=reads_per_batch, seconds=seconds,
         reads_per_s=(stored1 - stored0) * reads_per_batch / seconds,
         published_batches=published, stored_batches=stored, lost=lost, duplicated=stored - distinct,
-        backlog_start=backlogs[0], backlog_end=backlogs[-1], backlog_max=max(backlogs), samples=samples,
+        backlog_start=backlogs[0], backlog_end=backlogs[-1], backlog_max=max(backlogs), ingest_cpu_s=cpu1 - cpu0,
+        samples=samples,
     )
 
 

@@ -8,6 +8,7 @@ Everything is stopped and the folder removed by :meth:`BenchRig.stop`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -126,14 +127,24 @@ def wait_until(probe: Callable[[], bool], timeout: float, what: str, *, watch: I
         time.sleep(interval)
 
 
-def peak_rss_kb(process: ManagedProcess) -> int:
-    """The process's peak resident set (``VmHWM`` in ``/proc/{pid}/status``), in KiB."""
+def _proc(process: ManagedProcess, name: str) -> str:
     if process.process is None:
         raise BenchError(f"{process.name} is not running")
     try:
-        status = Path(f"/proc/{process.process.pid}/status").read_text()
+        return Path(f"/proc/{process.process.pid}/{name}").read_text()
     except OSError as exc:
-        raise BenchError(f"cannot read the memory of {process.name}: {exc}") from None
+        raise BenchError(f"cannot read /proc/…/{name} of {process.name}: {exc}") from None
+
+
+def cpu_seconds(process: ManagedProcess) -> float:
+    """User plus system CPU time the process has used so far (``/proc/{pid}/stat``)."""
+    fields = _proc(process, "stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kb(process: ManagedProcess) -> int:
+    """The process's peak resident set (``VmHWM`` in ``/proc/{pid}/status``), in KiB."""
+    status = _proc(process, "status")
     for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])

@@ -106,6 +106,8 @@ def _pipeline(report: Report, rig: BenchRig, options: BenchOptions, raw: RawResu
     ratio = f"{result.reads_per_s / raw.reads_per_s:.0%} of raw" if raw is not None and raw.reads_per_s else ""
     report.add("pipeline", f"ingest sustained, {result.reads_per_batch} reads/batch", round(result.reads_per_s),
                "reads/s", target=INGEST_TARGET, note=ratio)
+    report.add("pipeline", "ingest reads per CPU-second", round(result.reads_per_cpu_s), "reads/s",
+               note=f"ingest used {result.ingest_cpu_s / result.seconds:.0%} of a core; the rest went elsewhere")
     report.add("pipeline", "backlog (batches) start → end of window", result.backlog_end,
                note=f"from {result.backlog_start}, max {result.backlog_max}: "
                     f"{'grew' if result.backlog_grew else 'did not grow'}")
