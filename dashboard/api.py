@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import Auth, Operator
-from dashboard.deps import DbEngine, Hub, Settings
+from dashboard.deps import DbEngine, Hub, Settings, StoreScope
 from dashboard.schemas import (
     AlertOut,
     ExplanationOut,
@@ -26,6 +26,7 @@ from dashboard.schemas import (
     ReturnOut,
     StockOut,
     StockPanelOut,
+    StoreOut,
     TagBindingOut,
     TransactionDetailOut,
     TransactionLineOut,
@@ -33,6 +34,7 @@ from dashboard.schemas import (
     ZoneOut,
     money,
 )
+from dashboard.settings import DashboardSettings
 from ingest.db import admin, repo
 from ingest.db.errors import DatabaseError, NotFound
 
@@ -85,9 +87,9 @@ def get_health(_: Operator, engine: DbEngine, hub: Hub, auth: Auth) -> HealthOut
 
 
 @router.get("/transactions", response_model=list[TransactionOut], summary="Latest transactions")
-def get_transactions(_: Operator, engine: DbEngine, settings: Settings, limit: Limit = 50) -> list[TransactionOut]:
+def get_transactions(_: Operator, engine: DbEngine, store: StoreScope, limit: Limit = 50) -> list[TransactionOut]:
     with engine.connect() as conn:
-        return [_transaction(row) for row in repo.list_transactions(conn, limit, store=settings.store)]
+        return [_transaction(row) for row in repo.list_transactions(conn, limit, store=store)]
 
 
 @router.get(
@@ -113,6 +115,11 @@ def get_transaction(_: Operator, engine: DbEngine, transaction_id: str) -> Trans
             rule=why.rule, params=why.params, zone_sequence=list(why.zone_sequence), evidence=why.evidence,
         ),
     )
+
+
+def _in_scope(store: str, settings: DashboardSettings) -> bool:
+    """A dashboard started for one store shows nothing of another; one that follows every store shows all."""
+    return settings.store is None or store == settings.store
 
 
 def _conflict_members(row: repo.AlertRow) -> list[str]:
@@ -146,12 +153,12 @@ def _alert_out(conn: Connection, row: repo.AlertRow) -> AlertOut:
 def get_alerts(
     _: Operator,
     engine: DbEngine,
-    settings: Settings,
+    store: StoreScope,
     limit: Limit = 50,
     open_only: Annotated[bool, Query(description="Only alerts not cleared yet.")] = False,
 ) -> list[AlertOut]:
     with engine.connect() as conn:
-        rows = repo.list_alerts(conn, limit, store=settings.store, open_only=open_only)
+        rows = repo.list_alerts(conn, limit, store=store, open_only=open_only)
         return [_alert_out(conn, row) for row in rows]
 
 
@@ -164,7 +171,7 @@ def get_alerts(
 def get_alert(_: Operator, engine: DbEngine, settings: Settings, alert_id: AlertId) -> AlertOut:
     with engine.connect() as conn:
         row = repo.get_alert(conn, alert_id)
-        if row is None or row.store != settings.store:
+        if row is None or not _in_scope(row.store, settings):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
         return _alert_out(conn, row)
 
@@ -178,7 +185,7 @@ def get_alert(_: Operator, engine: DbEngine, settings: Settings, alert_id: Alert
 def clear_alert(who: Operator, engine: DbEngine, settings: Settings, alert_id: AlertId) -> AlertOut:
     with engine.begin() as conn:
         found = repo.get_alert(conn, alert_id)
-        row = None if found is None or found.store != settings.store else repo.clear_alert(
+        row = None if found is None or not _in_scope(found.store, settings) else repo.clear_alert(
             conn, alert_id, datetime.now(UTC), by=who.login
         )
         if row is None:
@@ -205,9 +212,9 @@ def return_item(_: Operator, engine: DbEngine, tag: Annotated[str, Path(max_leng
 
 
 @router.get("/inventory", response_model=list[StockOut], summary="Stock per product and zone")
-def get_inventory(_: Operator, engine: DbEngine, settings: Settings) -> list[StockOut]:
+def get_inventory(_: Operator, engine: DbEngine, store: StoreScope) -> list[StockOut]:
     with engine.connect() as conn:
-        rows = repo.inventory(conn, store=settings.store)
+        rows = repo.inventory(conn, store=store)
     return [_stock(r) for r in rows]
 
 
@@ -219,11 +226,11 @@ def _stock(r: repo.ProductStock) -> StockOut:
 
 
 @router.get("/stock", response_model=StockPanelOut, summary="What to restock and what is missing")
-def get_stock(_: Operator, engine: DbEngine, settings: Settings) -> StockPanelOut:
+def get_stock(_: Operator, engine: DbEngine, store: StoreScope) -> StockPanelOut:
     with engine.connect() as conn:
-        low = [_stock(r) for r in repo.inventory(conn, store=settings.store) if r.reorder]
-        missing = repo.list_missing_items(conn, store=settings.store)
-        counts = repo.open_alert_counts(conn, store=settings.store)
+        low = [_stock(r) for r in repo.inventory(conn, store=store) if r.reorder]
+        missing = repo.list_missing_items(conn, store=store)
+        counts = repo.open_alert_counts(conn, store=store)
     return StockPanelOut(
         low=sorted(low, key=lambda s: (s.in_store - s.reorder_below, s.sku)),
         missing=[MissingItemOut.model_validate(m, from_attributes=True) for m in missing],
@@ -255,17 +262,24 @@ def member_out(found: repo.MemberProfile) -> MemberOut:
     )
 
 
-@router.get("/zones", response_model=list[ZoneOut], summary="The store layout")
-def get_zones(_: Operator, engine: DbEngine, settings: Settings) -> list[ZoneOut]:
+@router.get("/stores", response_model=list[StoreOut], summary="The stores this dashboard shows")
+def get_stores(_: Operator, engine: DbEngine, settings: Settings) -> list[StoreOut]:
     with engine.connect() as conn:
-        rows = repo.list_zones(conn, store=settings.store)
+        rows = repo.list_stores(conn)
+    return [StoreOut(id=r.id, name=r.name, currency=r.currency) for r in rows if _in_scope(r.id, settings)]
+
+
+@router.get("/zones", response_model=list[ZoneOut], summary="The store layout")
+def get_zones(_: Operator, engine: DbEngine, store: StoreScope) -> list[ZoneOut]:
+    with engine.connect() as conn:
+        rows = repo.list_zones(conn, store=store)
     return [ZoneOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.get("/products", response_model=list[ProductOut], summary="The catalog")
-def get_products(_: Operator, engine: DbEngine, settings: Settings) -> list[ProductOut]:
+def get_products(_: Operator, engine: DbEngine, store: StoreScope) -> list[ProductOut]:
     with engine.connect() as conn:
-        rows = repo.list_products(conn, store=settings.store)
+        rows = repo.list_products(conn, store=store)
     return [
         ProductOut(
             sku=r.sku, store=r.store, name=r.name, price=money(r.price), gtin=r.gtin, category=r.category,

@@ -178,6 +178,12 @@ class MemberOut(_Out):
     last_purchase: datetime | None
 
 
+class StoreOut(_Out):
+    id: str
+    name: str
+    currency: str
+
+
 class ZoneOut(_Out):
     name: str
     store: str

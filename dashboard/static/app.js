@@ -70,6 +70,12 @@
     return sameDay ? timeFormat.format(d) : `${dateFormat.format(d)} ${timeFormat.format(d)}`;
   };
 
+  // A dashboard that follows several stores shows one of them, or all: the page's ?store= (the selector).
+  const chosenStore = new URLSearchParams(location.search).get("store") || "";
+  const scoped = (path) => (chosenStore
+    ? `${path}${path.includes("?") ? "&" : "?"}store=${encodeURIComponent(chosenStore)}` : path);
+  const inStore = (item) => !chosenStore || !item.store || item.store === chosenStore;
+
   async function getJson(path) {
     const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (response.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
@@ -377,7 +383,7 @@
   }
 
   async function loadStock() {
-    try { state.stock = await getJson("/api/stock"); } catch (err) { console.warn(err); return; }
+    try { state.stock = await getJson(scoped("/api/stock")); } catch (err) { console.warn(err); return; }
     renderStock();
   }
 
@@ -554,7 +560,7 @@
     state.series = new Map(Object.entries(snap.series));
     applyPresence(snap.presence);
     applySensors(snap.sensors);
-    applyGateways(snap.gateways);
+    applyGateways(snap.gateways.filter(inStore));
     renderAll();
   }
 
@@ -594,9 +600,9 @@
     });
     on("snapshot", applySnapshot);
     on("tick", applyTick);
-    on("transaction", (tx) => addTransaction(tx, true));
-    on("alert", (alert) => addAlert(alert, true));
-    on("status", (g) => { applyGateways([g]); renderGateways(); });
+    on("transaction", (tx) => { if (inStore(tx)) addTransaction(tx, true); });
+    on("alert", (alert) => { if (inStore(alert)) addAlert(alert, true); });
+    on("status", (g) => { if (inStore(g)) { applyGateways([g]); renderGateways(); } });
     on("inventory", () => scheduleStock());
   }
 
@@ -612,6 +618,22 @@
     renderTransactions();
   }
 
+  async function loadStores() {
+    let stores = [];
+    try { stores = await getJson("/api/stores"); } catch (err) { console.warn(err); return; }
+    if (stores.length < 2) return;
+    const select = $("store");
+    select.append(el("option", { value: "" }, `All ${stores.length} stores`),
+      ...stores.map((s) => el("option", { value: s.id, selected: s.id === chosenStore }, s.name || s.id)));
+    select.value = chosenStore;
+    select.addEventListener("change", () => {
+      const url = new URL(location.href);
+      if (select.value) url.searchParams.set("store", select.value); else url.searchParams.delete("store");
+      location.assign(url);
+    });
+    select.hidden = false;
+  }
+
   async function start() {
     setInterval(() => { $("clock").textContent = timeFormat.format(new Date()); }, 1000);
     $("clock").textContent = timeFormat.format(new Date());
@@ -620,8 +642,10 @@
     connect();
     try {
       const [zones, transactions, alerts] = await Promise.all([
-        getJson("/api/zones"), getJson("/api/transactions?limit=40"), getJson("/api/alerts?limit=40"),
+        getJson(scoped("/api/zones")), getJson(scoped("/api/transactions?limit=40")),
+        getJson(scoped("/api/alerts?limit=40")),
       ]);
+      loadStores();
       for (const zone of zones) state.zones.set(zone.name, zone);
       if (zones.length) $("store-name").textContent = zones[0].store;
       for (const tx of transactions.reverse()) addTransaction(tx, false);

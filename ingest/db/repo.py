@@ -473,6 +473,18 @@ def get_member(conn: Connection, member_id: str, *, recent: int = 20) -> MemberP
 # -- layout and catalog ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class StoreRow:
+    id: str
+    name: str
+    currency: str
+
+
+def list_stores(conn: Connection) -> list[StoreRow]:
+    """Every store in the database (a chain's dashboard offers them to choose from)."""
+    return [StoreRow(r.id, r.name, r.currency) for r in conn.execute(select(t.stores).order_by(t.stores.c.id))]
+
+
 def list_zones(conn: Connection, store: str | None = None) -> list[ZoneRow]:
     query = select(t.zones).order_by(t.zones.c.name)
     if store is not None:
