@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS answered (
     command_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS answered_seq ON answered (seq);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -84,8 +85,9 @@ class Outbox:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
             if "delivered_at" not in columns:
                 self._db.execute(_DELIVERED_AT)
+            self._db.execute("CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (delivered_at, seq)")
             self._db.execute(
-                "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (delivered_at, seq)"
+                "CREATE INDEX IF NOT EXISTS outbox_kept ON outbox (seq) WHERE delivered_at IS NOT NULL"
             )
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {str(self.path)!r}: {exc}") from exc
@@ -117,6 +119,11 @@ class Outbox:
                     if answers is not None:
                         db.execute(
                             "INSERT OR REPLACE INTO answered (command_id, seq) VALUES (?, ?)", (answers, seq)
+                        )
+                        db.execute(
+                            "DELETE FROM answered WHERE seq <= ("
+                            " SELECT seq FROM answered ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                            (ANSWERED_KEPT,),
                         )
             except sqlite3.Error as exc:
                 raise OutboxError(f"cannot append to outbox {str(self.path)!r}: {exc}") from exc
@@ -157,10 +164,6 @@ class Outbox:
             "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND (delivered_at < ? OR seq <= ("
             " SELECT seq FROM outbox WHERE delivered_at IS NOT NULL ORDER BY seq DESC LIMIT 1 OFFSET ?))",
             (self._clock() - self.keep_s, self.keep_count),
-        )
-        db.execute(
-            "DELETE FROM answered WHERE seq <= (SELECT seq FROM answered ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-            (ANSWERED_KEPT,),
         )
 
     def resend(self, from_seq: int, to_seq: int) -> list[int]:
