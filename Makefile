@@ -18,7 +18,7 @@ test: system-deps venv lint typecheck
 # The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, a one-minute
 # database outage with ten times the batches, ...).
 soak: system-deps venv
-	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz tests/reliability
+	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz tests/reliability tests/dashboard/test_schemathesis.py
 
 lint: venv
 	$(BIN)/ruff check .

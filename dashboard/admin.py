@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from dashboard.api import member_out
+from dashboard.api import TagPath, member_out
 from dashboard.auth import Admin
 from dashboard.deps import DbEngine, Hub, Settings
 from dashboard.schemas import (
@@ -41,10 +41,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Sku = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Product SKU")]
 MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Member or staff id")]
 ZoneName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Zone name")]
-TagPath = Annotated[
-    str,
-    Path(pattern=r"^([Ee][Pp][Cc]:[0-9A-Fa-f]{4,124}|[Uu][Ii][Dd]:[0-9A-Fa-f]{4,32})$", description="EPC:… or UID:…"),
-]
 
 
 def _store(settings: DashboardSettings, given: str | None) -> str:

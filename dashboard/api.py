@@ -41,6 +41,10 @@ from ingest.db.errors import DatabaseError, NotFound
 router = APIRouter(prefix="/api", tags=["store"], responses={401: {"description": "No login, or a wrong one"}})
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id.")]
+TagPath = Annotated[
+    str,
+    Path(pattern=r"^([Ee][Pp][Cc]:[0-9A-Fa-f]{4,124}|[Uu][Ii][Dd]:[0-9A-Fa-f]{4,32})$", description="EPC:… or UID:…"),
+]
 LANE_CONFLICT = "lane_conflict"
 STOCK_ALERTS = ("missing", "misplaced", "low_stock")
 
@@ -197,17 +201,18 @@ def clear_alert(who: Operator, engine: DbEngine, settings: Settings, alert_id: A
     "/items/{tag}/return",
     response_model=ReturnOut,
     summary="Take a sold item back: it becomes sellable again and the exit gates stop letting it pass",
-    responses={404: {"description": "The item is not currently sold"}},
+    responses={404: {"description": "The item is not currently sold"},
+               400: {"description": "The store cannot take this item back"}},
 )
-def return_item(_: Operator, engine: DbEngine, tag: Annotated[str, Path(max_length=140)]) -> ReturnOut:
+def return_item(_: Operator, engine: DbEngine, tag: TagPath) -> ReturnOut:
     at = datetime.now(UTC)
     try:
         with engine.begin() as conn:
             sale = repo.return_item(conn, tag, at)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except DatabaseError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except DatabaseError as exc:  # 422 is the schema's answer for a malformed request only
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return ReturnOut(tag=admin.normalise_tag(tag), transaction_id=sale, returned_at=at)
 
 

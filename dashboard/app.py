@@ -70,6 +70,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
         version="1",
         summary="Live store view, REST API and admin of catalog, members, tags and layout.",
         lifespan=lifespan,
+        responses={400: {"description": "The request could not be read (a malformed body)"}},
         openapi_url=None,  # served below, behind a login like every other route
         docs_url=None,
         redoc_url=None,

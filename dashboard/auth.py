@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -64,12 +64,14 @@ class AuthState:
     """What signing in needs besides the settings: the session secret in use, the throttle and the clock."""
 
     secret: str
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle
     clock: Callable[[], float] = time.time
 
     @classmethod
     def of(cls, settings: DashboardSettings) -> AuthState:
-        return cls(settings.session_secret or secrets.token_urlsafe(32))
+        throttle = LoginThrottle(settings.login_failures_per_address, settings.login_failures_per_login,
+                                 settings.login_window_s)
+        return cls(settings.session_secret or secrets.token_urlsafe(32), throttle)
 
 
 def _challenge(detail: str, scheme: str = "Basic") -> HTTPException:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from dashboard.schemas import Money, Text, _In, _Out
+from dashboard.schemas import Flag, Money, Text, _In, _Out
 
 Share = Annotated[str | None, Field(description="A share between 0 and 1 as a decimal string; null if undefined.")]
 
@@ -136,9 +136,9 @@ class MemberCrmOut(_Out):
 
 
 class ConsentIn(_In):
-    offers: bool
-    reminders: bool
-    data_sharing: bool
+    offers: Flag
+    reminders: Flag
+    data_sharing: Flag
 
 
 class DisputeIn(_In):

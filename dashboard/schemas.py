@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from contract.topics import NAME_PATTERN
 from dashboard.livestate import GatewayState, PresentTag, SensorValue, Snapshot, Tick, ZonePresence
@@ -22,6 +22,8 @@ TagId = Annotated[
 ]
 Money = Annotated[str, Field(description="A decimal amount as a string, e.g. \"1.29\".", examples=["1.29"])]
 ZoneType = Literal["entrance", "shelf", "lane", "exit", "backroom", "cooler"]
+Flag = Annotated[bool, Strict()]
+"""``true`` or ``false`` only: JSON has booleans, so 0, 1 or "yes" are refused as the schema says."""
 
 
 def money(value: Decimal) -> str:
@@ -241,13 +243,13 @@ class ProductIn(_In):
     price: Decimal = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=4, examples=["1.29"])
     gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")] | None = None
     category: Annotated[str, StringConstraints(max_length=64)] = ""
-    reorder_below: int = Field(default=0, ge=0, le=1_000_000)
+    reorder_below: Annotated[int, Strict()] = Field(default=0, ge=0, le=1_000_000)
     store: Name | None = Field(default=None, description="Defaults to the dashboard's store.")
 
 
 class MemberIn(_In):
     name: Text
-    is_staff: bool = False
+    is_staff: Flag = False
     store: Name | None = Field(default=None, description="Defaults to the dashboard's store.")
 
 

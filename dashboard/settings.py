@@ -34,6 +34,11 @@ class DashboardSettings:
     """How long a session token from the login endpoint stays valid."""
     cors_origins: tuple[str, ...] = ()
     """Other origins (``https://host:port``) whose pages may call the API; none by default."""
+    login_failures_per_address: int = 50
+    login_failures_per_login: int = 10
+    login_window_s: float = 300.0
+    """Past that many failed sign-ins within the window, from one address or for one login, sign-ins are
+    answered 429 until the oldest failure leaves the window."""
 
     def __post_init__(self) -> None:
         if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LEN:

@@ -18,9 +18,9 @@ MAX_KEYS = 10_000
 
 @dataclass
 class LoginThrottle:
-    per_address: int = 50
-    per_login: int = 10
-    window_s: float = 300.0
+    per_address: int
+    per_login: int
+    window_s: float
     failed: int = 0
     """Failed sign-ins since start (shown by /api/health)."""
     refused: int = 0

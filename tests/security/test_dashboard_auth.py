@@ -22,7 +22,6 @@ from starlette.routing import Mount
 from dashboard import tokens
 from dashboard.app import PUBLIC_PATHS, create_app
 from dashboard.auth import SESSION_COOKIE, AuthState, admin_only, is_auth_dependency, signed_in
-from dashboard.throttle import LoginThrottle
 from tests.dashboard.conftest import ADMIN, LOGINS, OPERATOR, seeded_database, settings_for, unreachable_mqtt
 from tests.fixtures.databases import Databases
 
@@ -94,8 +93,9 @@ def test_every_route_declares_an_auth_dependency_unless_it_is_on_the_public_list
 @pytest.fixture(scope="module")
 def client(databases: Databases, db_engine: str) -> Iterator[TestClient]:
     with seeded_database(databases, db_engine) as db_url:
-        app = offline_app(db_url)
-        app.state.auth.throttle = LoginThrottle(per_address=10_000, per_login=10_000)  # this walk fails on purpose
+        # this walk fails sign-ins on purpose, many more than a person would
+        app = create_app(settings_for(db_url, unreachable_mqtt(), login_failures_per_address=10_000,
+                                      login_failures_per_login=10_000))
         with TestClient(app) as test_client:
             yield test_client
 
