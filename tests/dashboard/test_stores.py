@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from ingest.db import repo
 from ingest.db.engine import make_engine
 from ingest.db.persist import apply_decisions
 from ingest.rules.model import Alert, TransactionCommitted, TransactionLine, Zone
-from tests.dashboard.conftest import OPERATOR, settings_for, unreachable_mqtt
+from tests.dashboard.conftest import OPERATOR, serving, settings_for, signed_in_context, unreachable_mqtt
 from tests.fixtures.broker import STORE
 
 OTHER = "store-0002"
@@ -91,3 +92,23 @@ def other_alert(db_url: str) -> int:
             return next(a.id for a in repo.list_alerts(conn, store=OTHER))
     finally:
         engine.dispose()
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+def test_the_operator_picks_a_store_and_the_page_shows_only_its_purchases(two_stores: str, chromium: Any) -> None:
+    settings = dataclasses.replace(settings_for(two_stores, unreachable_mqtt()), store=None)
+    with serving(settings) as url:
+        page = signed_in_context(chromium, url).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_selector("#store:not([hidden])", timeout=10_000)
+        page.wait_for_selector("#transactions li.tx[data-id='T-other-1']", timeout=10_000)
+        assert page.locator("#store option").all_inner_texts() == ["All 2 stores", "Harbour Street", "Test Store"]
+        page.select_option("#store", OTHER)
+        page.wait_for_url(f"**/?store={OTHER}", timeout=10_000)
+        page.wait_for_selector("#transactions li.tx[data-id='T-other-1']", timeout=10_000)
+        assert page.locator("#transactions li.tx").evaluate_all("rows => rows.map(r => r.dataset.id)") == ["T-other-1"]
+        assert page.locator("#store").input_value() == OTHER
+        assert errors == []
