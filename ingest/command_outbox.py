@@ -8,8 +8,8 @@ gateway is offline, and the gateway's ``ack`` goes through its own outbox. Every
 between the commit and the publish, a publish the broker refused, or one that got no PUBACK within
 ``puback_timeout_s`` is sent again. The gateway carries out a command id once, so a repeat is harmless.
 
-Commands that are worth nothing late (``alarm``, ``display``, ``clear_display``) and could not be sent for
-``stale_s`` are answered as failed (``ack_error`` says so) instead of sounding a siren long after the fact.
+Commands that are worth nothing late (``alarm``, ``display``, ``clear_display``), not waiting for a PUBACK,
+and issued more than ``stale_s`` ago are answered as failed (``ack_error`` says so) instead of sounding a siren long after the fact.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class CommandOutbox:
         sent = self._collect()
         if sent:
             self._transact(lambda conn: delivery.mark_sent(conn, sent, now))
-        unsent = self._transact(lambda conn: delivery.unsent_commands(conn, self.store, self._batch))
+        unsent = [c for c in self._transact(lambda conn: delivery.unsent_commands(conn, self.store, self._batch))
+                  if c.id not in self._waiting]
         stale = [c.id for c in unsent if c.action in PERISHABLE and c.issued_at < now - self._stale]
         if stale:
             self._transact(lambda conn: delivery.expire_unsent(conn, stale, now))
@@ -89,7 +90,7 @@ class CommandOutbox:
         if not self._link.connected:
             return
         for command in unsent:
-            if command.id not in self._waiting and command.id not in stale:
+            if command.id not in stale:
                 self._publish(command)
                 self.stats.republished += 1
 
