@@ -60,6 +60,16 @@ class BenchRig:
                 wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
                 self.tsdb_url = f"http://127.0.0.1:{port}"
 
+    def fresh_broker(self) -> None:
+        """Restart the broker with no stored sessions, so that no message one measurement left queued for
+        ingest's persistent session (every ``silentcommerce ingest`` connects as the same client) reaches the
+        ingest of the next one and muddles its accounting."""
+        if self.broker is None:
+            raise BenchError("the bench's broker is not running")
+        self.broker.stop()
+        (self.broker.workdir / "mosquitto.db").unlink(missing_ok=True)
+        self.broker.start()
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

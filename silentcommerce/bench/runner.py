@@ -40,7 +40,7 @@ class BenchOptions:
     gateways: int = 2
     reads_per_batch: int = 500
     raw_sizes: tuple[int, ...] = (50, 500)
-    codec_frames: int = 200_000
+    codec_frames: int = 100_000
     memory_items: int = 1_000_000
     memory_members: int = 100_000
     keep: bool = False
@@ -48,7 +48,7 @@ class BenchOptions:
     @classmethod
     def quick_run(cls, only: tuple[str, ...] = SECTIONS) -> BenchOptions:
         """Small sizes: every code path once, for the smoke test (the figures mean little)."""
-        return cls(only=only, duration_s=2.0, quick=True, gateways=2, reads_per_batch=50, raw_sizes=(50,),
+        return cls(only=only, duration_s=1.0, quick=True, gateways=2, reads_per_batch=50, raw_sizes=(50,),
                    codec_frames=5_000, memory_items=10_000, memory_members=1_000)
 
 
@@ -68,16 +68,20 @@ def run_bench(options: BenchOptions, progress: Progress) -> Report:
         if "raw" in options.only:
             for size in options.raw_sizes:
                 progress(f"raw baseline: {size} reads per message")
+                rig.fresh_broker()
                 raw[size] = measure_raw(rig, size, options.duration_s)
                 _raw(report, raw[size])
         if "pipeline" in options.only:
             progress(f"pipeline: {options.gateways} gateways → ingest, flat out for {options.duration_s:g} s")
+            rig.fresh_broker()
             _pipeline(report, rig, options, raw.get(options.reads_per_batch))
         if "latency" in options.only:
             progress(f"latency: edge and central paths under {options.rate:,} shelf reads/s")
+            rig.fresh_broker()
             _latency(report, rig, options)
         if "memory" in options.only:
             progress(f"memory: seeding {options.memory_items:,} items and {options.memory_members:,} members")
+            rig.fresh_broker()
             _memory(report, rig, options)
     finally:
         rig.stop()

@@ -30,5 +30,3 @@ def test_the_quick_bench_runs_and_accounts_for_every_batch(tmp_path: Path) -> No
         assert run["published_batches"] > 0
         assert (run["lost"], run["duplicated"]) == (0, 0)
         assert run["stored_batches"] == run["published_batches"]
-    latency = report["details"]["latency"]
-    assert latency["edge"]["samples_ms"] and latency["central"]["samples_ms"]
