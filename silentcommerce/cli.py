@@ -242,6 +242,7 @@ def bench(
 
     from silentcommerce.bench.rig import BenchError
     from silentcommerce.bench.runner import SECTIONS, BenchOptions, run_bench
+    from silentcommerce.processes import ProcessError
 
     if workers != 1:
         raise typer.BadParameter("only one ingest worker is supported yet; multi-worker runs come later", param_hint="--workers")
@@ -256,13 +257,14 @@ def bench(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = run_bench(options, lambda step: err.log(step))
-    except BenchError as exc:
+    except (BenchError, BrokerError, ProcessError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     path = out or DEFAULT_RUN_DIR / "bench" / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     report.write(path)
     report.print(Console(width=None if sys.stdout.isatty() else 160))
-    typer.echo(f"wrote {path}")
+    judged = [f for f in report.figures if f.passed is not None]
+    typer.echo(f"{len(judged) - len(report.missed)} of {len(judged)} targets met; wrote {path}")
 
 
 def _mount_simulators() -> None:
