@@ -16,9 +16,9 @@ test: system-deps venv lint typecheck
 	$(BIN)/python -m pytest -q
 
 # The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, a one-minute
-# database outage with ten times the batches, ...).
+# database outage with ten times the batches, the fault suite's minutes of outage and dozens of kills, ...).
 soak: system-deps venv
-	SC_SOAK=1 $(BIN)/python -m pytest -q tests/fuzz tests/reliability tests/dashboard/test_schemathesis.py
+	SC_SOAK=1 $(BIN)/python -m pytest -q -o timeout=3600 tests/fuzz tests/reliability tests/dashboard/test_schemathesis.py tests/faults
 
 lint: venv
 	$(BIN)/ruff check .

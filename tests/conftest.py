@@ -19,4 +19,5 @@ pytest_plugins = [
     "tests.fixtures.tsdb",
     "tests.fixtures.databases",
     "tests.fixtures.browser",
+    "tests.fixtures.proxy",
 ]

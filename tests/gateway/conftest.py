@@ -130,31 +130,37 @@ def gateway_toml(
     report_interval_s: float = 1.0,
     leave_after_s: float = 1.5,
     historical_after_s: float = 30.0,
+    gateway: str = "gw1",
+    port: int | None = None,
+    keepalive_s: int = 30,
+    max_reads: int = 500,
 ) -> Path:
-    password_file = workdir / "gw1.password"
-    password_file.write_text(broker.credentials.password("gw.teststore.gw1"))
-    path = workdir / "gw1.toml"
+    """Gateway ``gateway`` of the test store on the test broker (or on ``port``, e.g. a proxy in front of it)."""
+    password_file = workdir / f"{gateway}.password"
+    password_file.write_text(broker.credentials.password(f"gw.teststore.{gateway}"))
+    path = workdir / f"{gateway}.toml"
     path.write_text(
         f"""
 [gateway]
 store = "teststore"
-id = "gw1"
-outbox = "gw1-outbox.db"
+id = "{gateway}"
+outbox = "{gateway}-outbox.db"
 stats_interval_s = 5.0
 historical_after_s = {historical_after_s}
 
 [mqtt]
 host = "127.0.0.1"
-port = {broker.port}
-password_file = "gw1.password"
+port = {port or broker.port}
+password_file = "{gateway}.password"
 session_expiry_s = 600
+keepalive_s = {keepalive_s}
 
 [smoothing]
 report_interval_s = {report_interval_s}
 leave_after_s = {leave_after_s}
 
 [batching]
-max_reads = 500
+max_reads = {max_reads}
 max_delay_s = 0.05
 {readers}
 {buses}
