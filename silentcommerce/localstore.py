@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from simulators.main import RunningStore
     from simulators.noise import NoiseProfile
 
-INGEST_CLIENT_ID = "ingest"
 INGEST_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -172,7 +171,9 @@ class LocalStore:
         is up is lost: the broker queues it for the session until ingest connects with the same client id."""
         from ingest.service import subscriptions
 
-        link = MqttLink(self.mqtt_settings("ingest", INGEST_CLIENT_ID, session_expiry_s=INGEST_SESSION_EXPIRY_S),
+        # The client id `silentcommerce ingest` takes by default: a session under any other id is never resumed.
+        client_id = f"ingest-{self.store_id}"
+        link = MqttLink(self.mqtt_settings("ingest", client_id, session_expiry_s=INGEST_SESSION_EXPIRY_S),
                         subscriptions=subscriptions())
         link.start()
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,9 +73,11 @@ def read_ledger(path: Path) -> list[LedgerEntry]:
 
 
 def outbox_depth(path: Path, *, up_to: int | None = None) -> int:
-    """Batches waiting in the outbox at ``path`` (only those with ``seq`` up to ``up_to`` if given)."""
+    """Batches waiting in the outbox at ``path`` for a PUBACK (only those with ``seq`` up to ``up_to`` if given);
+    delivered entries the outbox keeps for a ``resend`` do not count."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        (depth,) = db.execute("SELECT COUNT(*) FROM outbox WHERE seq <= ?", (up_to or 2**62,)).fetchone()
+        (depth,) = db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND seq <= ?",
+                              (up_to or 2**62,)).fetchone()
     return int(depth)
 
 
@@ -101,6 +104,7 @@ class GatewayFigures:
     stored: int
     pending: int
     lost: list[int] = field(default_factory=list)
+    lost_kinds: dict[str, int] = field(default_factory=dict)
     reads_lost: int = 0
     reused: list[int] = field(default_factory=list)
     unassigned: list[int] = field(default_factory=list)
@@ -133,7 +137,8 @@ class FaultReport:
 
     def summary(self) -> str:
         return (f"{self.name}: {self.batches} batches / {self.reads} reads streamed, {self.faults} faults, "
-                f"lost {self.lost} batches ({sum(g.reads_lost for g in self.gateways)} reads), "
+                f"lost {self.lost} batches ({sum(g.reads_lost for g in self.gateways)} reads"
+                f"{''.join(f'; {g.gateway} {g.lost[:10]} {g.lost_kinds}' for g in self.gateways if g.lost)}), "
                 f"duplicated {self.duplicated}, transactions {self.transactions}, "
                 f"pending {sum(g.pending for g in self.gateways)}"
                 + "".join(f", {key} {value}" for key, value in self.extra.items()))
@@ -159,6 +164,7 @@ def _gateway_figures(gateway: str, outbox: Path, stored: set[int], upto: int | N
     every = {e.seq for e in ledger}
     judged = [e for e in ledger if upto is None or e.seq <= upto]
     items = {e.seq: e.items for e in judged}
+    kinds = {e.seq: e.kind for e in judged}
     seqs = [e.seq for e in judged]
     lost = sorted(set(items) - stored)
     return GatewayFigures(
@@ -168,6 +174,7 @@ def _gateway_figures(gateway: str, outbox: Path, stored: set[int], upto: int | N
         stored=len(stored & set(items)),
         pending=outbox_depth(outbox, up_to=upto),
         lost=lost,
+        lost_kinds=dict(Counter(kinds[s] for s in lost)),
         reads_lost=sum(items[s] for s in lost),
         reused=sorted({s for s in seqs if seqs.count(s) > 1}),
         unassigned=sorted(stored - every),

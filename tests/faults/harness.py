@@ -24,10 +24,9 @@ from silentcommerce.processes import ManagedProcess, python_command
 from simulators.links import PtyPair
 from tests.faults.checker import ledgered_outbox, outbox_depth, read_ledger, stored_seqs
 from tests.fixtures.broker import STORE, RunningBroker
+from tests.fixtures.servers import SOAK
 from tests.gateway.conftest import gateway_toml
 from tests.ingest.test_service import MILK_EPC
-
-SOAK = os.environ.get("SC_SOAK", "").lower() in {"1", "true", "yes"}
 
 
 def sized(ci: float, soak: float) -> float:
@@ -113,10 +112,13 @@ def feeding(pair: PtyPair, *, first_serial: int, rate_hz: float) -> Iterator[Fee
 
 
 def gateway_config(broker: RunningBroker, workdir: Path, gateway: str, reader_url: str, *,
-                   zone: str = "shelf-dairy", **options: object) -> Path:
-    """A gateway config with one shelf reader, and its outbox created with the ledger in it."""
+                   zone: str = "shelf-dairy", keep_delivered_max: int | None = None, **options: object) -> Path:
+    """A gateway config with one shelf reader, and its outbox created with the ledger in it.
+    ``keep_delivered_max=0``: the gateway forgets a batch at its PUBACK, so ingest cannot ask for it again."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = gateway_toml(broker, workdir, readers=shelf_reader(reader_url, zone), gateway=gateway, **options)  # type: ignore[arg-type]
+    if keep_delivered_max is not None:
+        path.write_text(path.read_text().replace("[gateway]\n", f"[gateway]\nkeep_delivered_max = {keep_delivered_max}\n", 1))
     ledgered_outbox(workdir / f"{gateway}-outbox.db", STORE, gateway)
     return path
 
@@ -152,8 +154,9 @@ def last_assigned(outbox: Path) -> int:
 
 def wait_all_stored(db_url: str, outboxes: dict[str, Path], timeout: float,
                     alive: Callable[[], None] = lambda: None, *, store: str = STORE) -> dict[str, int]:
-    """Wait until ingest stored every batch the gateways assigned so far; returns the last ``seq`` of each
-    gateway that was judged (for :func:`check`'s ``upto``: a gateway that keeps sending goes on past it)."""
+    """Wait (up to ``timeout``) until ingest stored every batch the gateways assigned so far; returns the last
+    ``seq`` of each gateway to judge (:func:`check`'s ``upto``: a gateway that keeps sending goes on past it).
+    It does not fail by itself: what never arrived is the checker's to report."""
     upto: dict[str, int] = {}
 
     def done() -> bool:
@@ -163,7 +166,8 @@ def wait_all_stored(db_url: str, outboxes: dict[str, Path], timeout: float,
         stored = stored_seqs(db_url, store)
         return all(seqs <= set(stored.get(gw, [])) for gw, seqs in assigned.items())
 
-    wait_slowly(done, timeout, "every assigned batch stored by ingest")
+    with contextlib.suppress(AssertionError):
+        wait_slowly(done, timeout, "every assigned batch stored by ingest")
     return upto
 
 

@@ -26,8 +26,8 @@ from simulators.demo import demo_scenario, small_scenario
 from simulators.scenario import CardOut, Scenario
 from simulators.storeplan import demo_store_path, load_store_plan
 from tests.faults.checker import FaultReport, charged_baskets, check, ledgered_outbox, record
-from tests.faults.harness import SOAK, fault_rng, wait_all_stored, wait_slowly
-from tests.fixtures.servers import require_executable
+from tests.faults.harness import fault_rng, wait_all_stored, wait_slowly
+from tests.fixtures.servers import SOAK, require_executable
 
 pytestmark = pytest.mark.integration
 

@@ -53,7 +53,7 @@ def test_uplink_black_holed_then_healed_delivers_everything_marked_historical(
     outbox = config.parent / "gw1-outbox.db"
     outboxes = {"gw1": outbox}
     db_url = f"sqlite:///{tmp_path / 'ingest.db'}"
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults"), \
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults", db_url), \
             contextmanager(subscribed)(broker, "faults-tap", ("reads",)) as tap:
         with feeding(pair, first_serial=1, rate_hz=20), in_process_gateway(config) as gateway:
             wait_slowly(partial(grown, outboxes, {"gw1": 5}), 30, "the first batches")
@@ -91,20 +91,21 @@ def test_uplink_black_holed_then_healed_delivers_everything_marked_historical(
 
 @pytest.mark.parametrize("queue_limit", [None, 1000], ids=["repository-config", "control-default-queue"])
 def test_ingest_down_with_the_broker_up_loses_nothing(queue_limit: int | None, tmp_path: Path) -> None:
-    """The repository's broker queues the whole outage for ingest's persistent session. The control run, with
-    Mosquitto's default limit of 1000 queued messages, must lose batches, and the checker must say which."""
+    """The repository's broker queues the whole outage for ingest's persistent session. The control run takes
+    both safety nets away (Mosquitto's default limit of 1000 queued messages, and a gateway that forgets a batch
+    at its PUBACK so ingest cannot ask for it again): it must lose batches, and the checker must say which."""
     batches = int(sized(1100, 20000))
     broker = start_broker(tmp_path / "broker", {"max_queued_messages": str(queue_limit)} if queue_limit else None)
     pair = PtyPair.open()
     # A zone the store's layout does not have: ingest stores each batch and leaves its read out (one alert),
     # so the run measures the broker's queue, not the rules engine.
     config = gateway_config(broker, tmp_path / "gateways", "gw1", pair.path, zone="yard", max_reads=1,
-                            leave_after_s=3600)
+                            leave_after_s=3600, keep_delivered_max=0 if queue_limit else None)
     outbox = config.parent / "gw1-outbox.db"
     db_url = f"sqlite:///{tmp_path / 'ingest.db'}"
     gateway = gateway_process(config)
     try:
-        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults"):
+        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults", db_url):
             pass  # ingest's persistent session exists (expiry 600 s, longer than the outage); ingest goes away
         read_master(pair, lambda data: multi_poll() in data, timeout=60)  # the gateway opened the reader
         # One read per batch: the outage holds ``batches`` messages for ingest.
@@ -113,7 +114,7 @@ def test_ingest_down_with_the_broker_up_loses_nothing(queue_limit: int | None, t
         wait_slowly(lambda: len(read_ledger(outbox)) >= batches and outbox_depth(outbox) == 0, sized(120, 900),
                     "every batch handed to the broker while ingest is down")
         queued_s = time.monotonic() - started
-        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults"):
+        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults", db_url):
             started = time.monotonic()
             write_all(pair.master, encode_tag_notice(item_epc(batches + 1), rssi=-60))  # a live batch after it
             wait_slowly(lambda: len(read_ledger(outbox)) > batches, 30, "the live batch")

@@ -62,9 +62,11 @@ def test_reader_replugged_and_fed_garbage_recovers_and_counts(broker: RunningBro
     db_url = f"sqlite:///{tmp_path / 'ingest.db'}"
     after_replug: list[str] = []
     try:
-        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults"):
+        with running_ingest(broker, tmp_path, STORE_FILE, "ingest-faults", db_url):
             with in_process_gateway(config) as gateway:
                 reader = gateway.readers[0]
+                # Opening a port drops what waited in it: write only once the gateway has it open.
+                wait_slowly(lambda: reader.stats.open, 30, "the gateway to open the reader")
                 for cycle in range(cycles):
                     epcs = [item_epc(100 * cycle + n) for n in range(1, 6)]
                     write_all(pair.master, noisy(epcs, rng))
