@@ -15,12 +15,14 @@ import pytest
 from contract import ReadsBatch, Status, decode, encode
 from contract.topics import gateway_topic
 from gateway.config import load_config
+from gateway.errors import GatewayConfigError
 from gateway.service import Gateway
 from silentcommerce.broker import Broker, TlsListener, free_port, generate_credentials
 from silentcommerce.mqtt import MqttLink, MqttSettings
 from tests.fixtures.broker import GATEWAYS, STORE, RunningBroker
 from tests.fixtures.servers import require_executable
 from tests.fixtures.tls import TestCa, make_ca
+from tests.fuzz.test_config_files import GATEWAY
 from tests.gateway.conftest import gateway_toml, subscribed
 from tests.ingest.running import running_ingest
 from tests.ingest.test_service import MILK_EPC, STORE_FILE, batches_of, eventually, read
@@ -124,3 +126,13 @@ def test_a_gateway_configured_for_tls_comes_online_over_it(broker_tls: TlsBroker
             assert gateway.link.settings.tls_ca_file == str(broker_tls.ca.cert)
         finally:
             gateway.stop(drain_timeout=0.5)
+
+
+def test_a_gateways_tls_files_are_found_beside_its_config_and_a_certificate_needs_a_ca(tmp_path: Path) -> None:
+    path = tmp_path / "gw1.toml"
+    with_tls = GATEWAY.replace('[mqtt]\npassword = "secret"\n', '[mqtt]\npassword = "secret"\ntls_ca_file = "tls/ca.crt"\n')
+    path.write_text(with_tls)
+    assert load_config(path, environ={}).mqtt.tls_ca_file == tmp_path / "tls" / "ca.crt"
+    path.write_text(with_tls.replace('tls_ca_file = "tls/ca.crt"', 'tls_cert_file = "tls/gw1.crt"'))
+    with pytest.raises(GatewayConfigError, match=r"mqtt\.tls_ca_file"):
+        load_config(path, environ={})
