@@ -38,7 +38,10 @@ from dashboard.settings import DashboardSettings
 from ingest.db import admin, repo
 from ingest.db.errors import DatabaseError, NotFound
 
-router = APIRouter(prefix="/api", tags=["store"], responses={401: {"description": "No login, or a wrong one"}})
+router = APIRouter(prefix="/api", tags=["store"], responses={
+    401: {"description": "No login, or a wrong one"},
+    404: {"description": "Not found, or a store this dashboard does not show (?store=)"},
+})
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id.")]
 TagPath = Annotated[
