@@ -2,16 +2,20 @@
 
 Threads: paho's network thread only puts messages on a bounded queue (it blocks when the queue is full,
 so the broker holds the backlog); one worker thread does everything else in order, and the time-series
-writer has its own thread. Per ``reads`` batch the worker:
+writer has its own thread. The worker takes a message and every message already waiting behind it (up
+to ``group_max``: group commit) and:
 
-1. validates the payload (a failure becomes a ``dead_letters`` row with the reason, then the message is
-   acknowledged: it can never succeed);
-2. drops a repeated ``(gateway, seq)`` (a redelivery) and notes a gap in the sequence (ingest.gaps: a
-   missing ``seq`` is asked for again with a ``resend`` command);
+1. validates each payload (a failure becomes a ``dead_letters`` row with the reason, and the message is
+   acknowledged with its group: it can never succeed);
+2. drops a repeated ``(gateway, seq)`` (a redelivery), answered by the in-memory
+   :class:`~ingest.sequences.SequenceBook`, and notes a gap in the sequence (ingest.gaps: a missing ``seq``
+   is asked for again with a ``resend`` command);
 3. resolves tags and feeds the sightings to the rules engine;
-4. stores the decisions and the batch's ``(gateway, seq)`` in ONE database transaction;
-5. only then acknowledges the MQTT message (QoS 1, persistent session: an ingest crash before this
-   point means the broker delivers the batch again, and step 2 makes that harmless);
+4. stores the whole group's decisions and ``(gateway, seq)`` rows in ONE database transaction (if a
+   constraint fails, e.g. a batch a second ingest process stored a moment ago, it stores the group's
+   messages one by one, so that only that one is dropped);
+5. only then acknowledges the group's MQTT messages (QoS 1, persistent session: an ingest crash before this
+   point means the broker delivers them all again, and step 2 makes that harmless);
 6. publishes business events and gateway commands (through ingest.command_outbox: a command row is sent
    until the broker took it), and hands the reads to the time-series writer.
 
@@ -31,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,6 +66,7 @@ from ingest.rules.model import (
     VisitOpened,
 )
 from ingest.rules.sensors import SensorRules
+from ingest.sequences import SequenceBook
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
 from silentcommerce.broker import INGEST_USER
@@ -93,6 +99,8 @@ class IngestSettings:
     tsdb: TsdbSettings | None = None
     queue_size: int = 2000
     """Messages waiting for the worker; when full, paho's thread waits and the broker keeps the rest."""
+    group_max: int = 200
+    """At most this many waiting messages are stored in one transaction (group commit)."""
     tick_s: float = 0.5
     db_retry_max_s: float = 5.0
     clock: Callable[[], datetime] = utc_now
@@ -117,6 +125,19 @@ class IngestStats:
     db_retries: int = 0
     publish_errors: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One message, validated and through the rules: what to write in the group's transaction and what to do
+    once that is committed. A repeat has neither (it is only acknowledged)."""
+
+    message: InboundMessage
+    persist: Callable[[Connection], Outgoing] | None = None
+    batch: records.BatchKey | None = None
+    """The ``(gateway, seq)`` to remember with the group."""
+    after: Callable[[Outgoing], None] | None = None
+    """Run after the commit and the acknowledgement, with what ``persist`` returned (events, commands)."""
 
 
 class IngestService:
@@ -150,6 +171,8 @@ class IngestService:
         self.gaps = GapTracker(grace_s=settings.gap_grace_s, retry_s=settings.gap_retry_s,
                                attempts=settings.gap_attempts)
         self._commands: CommandOutbox | None = None
+        self._seqs = SequenceBook()
+        """The ``(gateway, seq)`` batches taken, answered from memory (loaded from the database at start)."""
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -173,6 +196,9 @@ class IngestService:
             self._load(conn, first=True)
             for gateway, seq in delivery.last_seqs(conn, self.store).items():
                 self.gaps.seed(gateway, seq)
+            self._seqs = SequenceBook()
+            for g in records.load_sequences(conn, self.store, self._seqs.window):
+                self._seqs.load((g.store, g.gateway), g.last, g.recent)
         if self.settings.tsdb is not None:
             self._tsdb = TsdbWriter(self.settings.tsdb)
             self._tsdb.start()
@@ -257,68 +283,126 @@ class IngestService:
         next_tick = time.monotonic() + self.settings.tick_s
         while not self._stopping.is_set():
             try:
-                message = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+                message: InboundMessage | None = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
                 message = None
             try:
                 if message is not None:
-                    self._handle(message)
+                    self._process(self._group(message))
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.settings.tick_s
                     self._tick()
-            except Exception:  # one bad message must not stop the consumer; it is not acknowledged
+            except Exception:  # one bad group must not stop the consumer; it is not acknowledged
                 log.exception("ingest worker: unexpected error")
 
-    def _handle(self, message: InboundMessage) -> None:
+    def _group(self, first: InboundMessage) -> list[InboundMessage]:
+        """``first`` and the messages already waiting behind it (up to ``group_max``): never waits for more,
+        so an idle store adds no latency and a busy one gets one transaction for many messages."""
+        group = [first]
+        while len(group) < self.settings.group_max:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return group
+
+    def _process(self, messages: list[InboundMessage]) -> None:
+        """Prepare each message, store the whole group in one transaction, acknowledge, then send."""
         now = self.settings.clock()
+        steps: list[_Step] = []
+        for message in messages:
+            step = self._prepare_guarded(message, now)
+            if step is not None:
+                steps.append(step)
+                if step.batch is not None:
+                    self._seqs.claim((step.batch.store, step.batch.gateway), step.batch.seq)
+        try:
+            results = self._store(steps, now)
+        except BaseException:  # not stored: a redelivery must be processed, not dropped as a repeat
+            for step in steps:
+                if step.batch is not None:
+                    self._seqs.release((step.batch.store, step.batch.gateway), step.batch.seq)
+            raise
+        for step in steps:
+            self.link.ack(step.message)
+        for step, outgoing in zip(steps, results, strict=True):
+            if step.after is not None and outgoing is not None:
+                step.after(outgoing)
+
+    def _prepare_guarded(self, message: InboundMessage, now: datetime) -> _Step | None:
+        try:
+            return self._prepare(message, now)
+        except Exception:  # a bug, not bad input: leave the message unacknowledged, go on with the group
+            log.exception("ingest worker: unexpected error on %s", message.topic)
+            return None
+
+    def _prepare(self, message: InboundMessage, now: datetime) -> _Step:
+        """Validate, drop repeats, run the rules: everything but the database writes."""
         try:
             topic = parse_topic(message.topic)
             if not isinstance(topic, GatewayTopic):
                 raise ContractError(f"topic {message.topic!r} is not a gateway topic")
             if topic.store != self.store:
                 raise ContractError(f"store {topic.store!r} is not served by this ingest (store {self.store!r})")
-            after: Callable[[], None] | None = None
             if topic.kind == "reads":
-                after = self._reads(topic, decode(ReadsBatch, message.payload), now)
-            elif topic.kind == "sensors":
-                after = self._sensors(topic, decode(SensorsBatch, message.payload), now)
-            elif topic.kind == "status":
-                status = decode(Status, message.payload)
-                self._check_origin(topic, status.store, status.gateway)
-                self._transact(lambda conn: records.record_status(conn, status))
-                if status.state == "online" and status.gateway in self.exit_gateways:
-                    snapshot = self._transact(
-                        lambda conn: Outgoing(commands=edge.allow_snapshot(conn, self.store, status.gateway, now))
-                    )
-                    after = lambda: self._send(snapshot)  # noqa: E731
-            elif topic.kind == "ack":
-                self._ack(topic, decode(Ack, message.payload), now)
-            elif topic.kind == "alarms":
-                after = self._alarm(topic, decode(GateAlarm, message.payload), now)
-            else:
-                raise ContractError(f"ingest does not consume {topic.kind!r} messages")
+                return self._reads(message, topic, decode(ReadsBatch, message.payload), now)
+            if topic.kind == "sensors":
+                return self._sensors(message, topic, decode(SensorsBatch, message.payload), now)
+            if topic.kind == "status":
+                return self._status(message, topic, decode(Status, message.payload), now)
+            if topic.kind == "ack":
+                return self._ack(message, topic, decode(Ack, message.payload))
+            if topic.kind == "alarms":
+                return self._alarm(message, topic, decode(GateAlarm, message.payload))
+            raise ContractError(f"ingest does not consume {topic.kind!r} messages")
         except ContractError as exc:
             reason = exc.reason
             self.stats.dead_letters += 1
             log.warning("dead letter on %s: %s", message.topic, reason)
-            self._transact(lambda conn: records.record_dead_letter(conn, message.topic, reason,
-                                                                    message.payload, now))
-            after = None
-        self.link.ack(message)
-        if after is not None:
-            after()
+
+            def dead_letter(conn: Connection) -> Outgoing:
+                records.record_dead_letter(conn, message.topic, reason, message.payload, now)
+                return Outgoing()
+
+            return _Step(message, dead_letter)
+
+    def _store(self, steps: list[_Step], now: datetime) -> list[Outgoing | None]:
+        """Write the group in one transaction. If a constraint fails (a batch another ingest process stored
+        a moment ago), write the messages one by one so that only that one is dropped (``None``)."""
+        if not steps:
+            return []
+        try:
+            return list(self._transact(partial(self._write, steps, now)))
+        except IntegrityError:
+            if len(steps) > 1:
+                log.info("a constraint failed in a group of %d messages: storing them one by one", len(steps))
+        results: list[Outgoing | None] = []
+        for step in steps:
+            try:
+                results.extend(self._transact(partial(self._write, [step], now)))
+            except IntegrityError:
+                self.stats.duplicates += 1
+                results.append(None)
+        return results
+
+    @staticmethod
+    def _write(steps: list[_Step], now: datetime, conn: Connection) -> list[Outgoing]:
+        outgoing = [Outgoing() if step.persist is None else step.persist(conn) for step in steps]
+        records.record_batches(conn, [step.batch for step in steps if step.batch is not None], now)
+        return outgoing
 
     @staticmethod
     def _check_origin(topic: GatewayTopic, store: str, gateway: str) -> None:
         topic.check_origin(store, gateway)
 
-    def _seen_before(self, store: str, gateway: str, seq: int) -> bool:
-        """:meth:`_is_repeat`, retried like a write while the database is unavailable (a message that failed
-        here would stay unacknowledged until ingest reconnects)."""
-        return self._transact(lambda conn: self._is_repeat(conn, store, gateway, seq))
-
-    def _is_repeat(self, conn: Connection, store: str, gateway: str, seq: int) -> bool:
-        if records.seen_batch(conn, store, gateway, seq):
+    def _is_repeat(self, store: str, gateway: str, seq: int) -> bool:
+        """A repeated ``(gateway, seq)`` is counted and dropped; a jump in the sequence is counted as a gap."""
+        verdict = self._seqs.check((store, gateway), seq)
+        if verdict == "unknown":  # older than the book's window: only the database knows (retried like a
+            # write while it is unavailable: a message that failed here would stay unacknowledged)
+            seen = self._transact(lambda conn: records.seen_batch(conn, store, gateway, seq))
+            verdict = "repeat" if seen else "new"
+        if verdict == "repeat":
             self.stats.duplicates += 1
             log.info("batch %s/%s seq %d was processed before: dropped", store, gateway, seq)
             return True
@@ -328,43 +412,34 @@ class IngestService:
             log.warning("gateway %s/%s: seq jumped to %d (%d messages missing or late)", store, gateway, seq, missing)
         return False
 
-    def _reads(self, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> Callable[[], None] | None:
-        """Process and store one batch; return what to do once the message is acknowledged."""
+    def _reads(self, message: InboundMessage, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> _Step:
+        """Resolve the batch and run it through the rules; store the decisions with the group."""
         self._check_origin(topic, batch.store, batch.gateway)
-        if self._seen_before(batch.store, batch.gateway, batch.seq):
-            return None
+        if self._is_repeat(batch.store, batch.gateway, batch.seq):
+            return _Step(message)
         assert self._engine is not None and self._resolver is not None
         resolution = self._resolver.resolve(batch)
         decisions: list[Decision] = list(resolution.alerts)
+        observe = self._engine.observe
         for sighting in resolution.sightings:
-            decisions.extend(self._engine.observe(sighting))
-        self.stats.batches += 1
-        self.stats.reads += len(batch.reads)
+            decisions.extend(observe(sighting))
 
-        def persist(conn: Connection) -> Outgoing:
-            outgoing = self._apply(conn, decisions, now)
-            records.record_batch(conn, batch.store, batch.gateway, batch.seq, "reads", now)
-            return outgoing
-
-        try:
-            outgoing = self._transact(persist)
-        except IntegrityError:  # another ingest worker stored this (gateway, seq) a moment ago
-            self.stats.duplicates += 1
-            return None
-        self.stats.decisions += len(decisions)
-
-        def after() -> None:
+        def after(outgoing: Outgoing) -> None:
+            self.stats.batches += 1
+            self.stats.reads += len(batch.reads)
+            self.stats.decisions += len(decisions)
             self._send(outgoing)
             if self._tsdb is not None:
                 self._tsdb.submit(reads_lines(batch, self._zone_types, now))
 
-        return after
+        return _Step(message, partial(self._apply, decisions=decisions, now=now),
+                     records.BatchKey(batch.store, batch.gateway, batch.seq, "reads"), after)
 
-    def _sensors(self, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> Callable[[], None] | None:
-        """Store the samples, run them through the sensor rules, and store the rules' decisions too."""
+    def _sensors(self, message: InboundMessage, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> _Step:
+        """Run the samples through the sensor rules; store the latest values and the rules' decisions."""
         self._check_origin(topic, batch.store, batch.gateway)
-        if self._seen_before(batch.store, batch.gateway, batch.seq):
-            return None
+        if self._is_repeat(batch.store, batch.gateway, batch.seq):
+            return _Step(message)
         decisions: list[Decision] = []
         for sample in sorted(batch.samples, key=lambda s: s.at):
             decisions.extend(self._sensor_rules.observe(SensorReading(
@@ -372,24 +447,27 @@ class IngestService:
 
         def persist(conn: Connection) -> Outgoing:
             records.record_sensors(conn, batch)
-            outgoing = self._apply(conn, decisions, now)
-            records.record_batch(conn, batch.store, batch.gateway, batch.seq, "sensors", now)
-            return outgoing
+            return self._apply(conn, decisions, now)
 
-        try:
-            outgoing = self._transact(persist)
-        except IntegrityError:
-            self.stats.duplicates += 1
-            return None
-        self.stats.decisions += len(decisions)
-        tsdb = self._tsdb
-
-        def after() -> None:
+        def after(outgoing: Outgoing) -> None:
+            self.stats.decisions += len(decisions)
             self._send(outgoing)
-            if tsdb is not None:
-                tsdb.submit(sensor_lines(batch))
+            if self._tsdb is not None:
+                self._tsdb.submit(sensor_lines(batch))
 
-        return after
+        return _Step(message, persist, records.BatchKey(batch.store, batch.gateway, batch.seq, "sensors"), after)
+
+    def _status(self, message: InboundMessage, topic: GatewayTopic, status: Status, now: datetime) -> _Step:
+        """Record the gateway's state; a gateway that owns an edge exit and came online gets its allow list."""
+        self._check_origin(topic, status.store, status.gateway)
+
+        def persist(conn: Connection) -> Outgoing:
+            records.record_status(conn, status)
+            if status.state == "online" and status.gateway in self.exit_gateways:
+                return Outgoing(commands=edge.allow_snapshot(conn, self.store, status.gateway, now))
+            return Outgoing()
+
+        return _Step(message, persist, after=self._send)
 
     def _apply(self, conn: Connection, decisions: list[Decision], now: datetime) -> Outgoing:
         """Store the decisions; add the allow-list commands for the gateways that decide exit alarms."""
@@ -406,46 +484,43 @@ class IngestService:
         outgoing.commands.extend(edge.allow_commands(conn, self.store, self.exit_gateways, decisions, now))
         return outgoing
 
-    def _alarm(self, topic: GatewayTopic, alarm: GateAlarm, now: datetime) -> Callable[[], None] | None:
+    def _alarm(self, message: InboundMessage, topic: GatewayTopic, alarm: GateAlarm) -> _Step:
         """A gateway sounded an exit alarm itself: store it as an edge ``theft`` alert, once per (gateway, seq)."""
         self._check_origin(topic, alarm.store, alarm.gateway)
-        if self._seen_before(alarm.store, alarm.gateway, alarm.seq):
-            return None
+        if self._is_repeat(alarm.store, alarm.gateway, alarm.seq):
+            return _Step(message)
 
         def persist(conn: Connection) -> Outgoing:
-            event = edge.record_gate_alarm(conn, self.store, alarm)
-            records.record_batch(conn, alarm.store, alarm.gateway, alarm.seq, "alarms", now)
-            return Outgoing(events=[event])
+            return Outgoing(events=[edge.record_gate_alarm(conn, self.store, alarm)])
 
-        try:
-            outgoing = self._transact(persist)
-        except IntegrityError:
-            self.stats.duplicates += 1
-            return None
-        self.stats.extra["edge_alarms"] = self.stats.extra.get("edge_alarms", 0) + 1
-        return lambda: self._send(outgoing)
+        def after(outgoing: Outgoing) -> None:
+            self.stats.extra["edge_alarms"] = self.stats.extra.get("edge_alarms", 0) + 1
+            self._send(outgoing)
 
-    def _ack(self, topic: GatewayTopic, ack: Ack, now: datetime) -> None:
+        return _Step(message, persist, records.BatchKey(alarm.store, alarm.gateway, alarm.seq, "alarms"), after)
+
+    def _ack(self, message: InboundMessage, topic: GatewayTopic, ack: Ack) -> _Step:
         """Store a command's ack once (an ack from the gateway's outbox carries a ``seq``); a failed ``resend``
         means the gateway no longer keeps what is still missing."""
         self._check_origin(topic, ack.store, ack.gateway)
-        if ack.seq is not None and self._seen_before(ack.store, ack.gateway, ack.seq):
-            return
+        if ack.seq is not None and self._is_repeat(ack.store, ack.gateway, ack.seq):
+            return _Step(message)
+        refused: list[Command] = []
 
-        def persist(conn: Connection) -> tuple[bool, Command | None]:
-            if ack.seq is not None:
-                records.record_batch(conn, ack.store, ack.gateway, ack.seq, "ack", now)
-            return records.record_ack(conn, ack), None if ack.ok else delivery.resend_request(conn, ack.id)
+        def persist(conn: Connection) -> Outgoing:
+            if not records.record_ack(conn, ack):
+                log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
+            request = None if ack.ok else delivery.resend_request(conn, ack.id)
+            refused[:] = [] if request is None else [request]
+            return Outgoing()
 
-        try:
-            known, refused = self._transact(persist)
-        except IntegrityError:
-            self.stats.duplicates += 1
-            return
-        if not known:
-            log.warning("ack for unknown command %s from %s", ack.id, ack.gateway)
-        if refused is not None and refused.from_seq is not None and refused.to_seq is not None:
-            self.gaps.refused(ack.gateway, refused.from_seq, refused.to_seq)
+        def after(_: Outgoing) -> None:
+            for request in refused:
+                if request.from_seq is not None and request.to_seq is not None:
+                    self.gaps.refused(ack.gateway, request.from_seq, request.to_seq)
+
+        batch = None if ack.seq is None else records.BatchKey(ack.store, ack.gateway, ack.seq, "ack")
+        return _Step(message, persist, batch, after)
 
     def _delivery_tick(self, now: datetime) -> None:
         """Ask gateways again for what never arrived, report what is lost, and send the unsent commands."""

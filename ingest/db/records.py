@@ -3,6 +3,7 @@ and the state ingest loads at start (layout, catalog, bindings, sold items, last
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,17 +26,59 @@ def seen_batch(conn: Connection, store: str, gateway: str, seq: int) -> bool:
     return conn.execute(select(t.gateway_batches.c.seq).where(*key)).first() is not None
 
 
-def record_batch(conn: Connection, store: str, gateway: str, seq: int, kind: str, at: datetime) -> None:
-    """Remember the batch (the primary key makes a concurrent duplicate fail the whole transaction)."""
-    conn.execute(insert(t.gateway_batches).values(store=store, gateway=gateway, seq=seq, kind=kind, received_at=at))
-    key = (t.gateways.c.store == store, t.gateways.c.gateway == gateway)
-    current = conn.execute(select(t.gateways.c.last_seq).where(*key)).first()
-    if current is None:
-        conn.execute(insert(t.gateways).values(store=store, gateway=gateway, state="online", last_seen=at,
-                                               last_seq=seq, last_batch_at=at, config={}))
-    else:
-        conn.execute(update(t.gateways).where(*key).values(
-            last_seen=at, last_batch_at=at, last_seq=max(seq, current.last_seq or 0)))
+@dataclass(frozen=True, slots=True)
+class GatewaySeqs:
+    """One gateway's highest stored seq and the seqs stored in the window below it."""
+
+    store: str
+    gateway: str
+    last: int | None
+    recent: tuple[int, ...]
+
+
+def load_sequences(conn: Connection, store: str, window: int) -> list[GatewaySeqs]:
+    """What the in-memory sequence book starts from: per gateway of ``store``, its last seq and the seqs
+    stored within ``window`` below it (the primary key's index answers each range)."""
+    out = []
+    b = t.gateway_batches
+    for row in conn.execute(select(t.gateways.c.gateway, t.gateways.c.last_seq).where(t.gateways.c.store == store)):
+        recent: tuple[int, ...] = ()
+        if row.last_seq is not None:
+            recent = tuple(conn.execute(select(b.c.seq).where(
+                b.c.store == store, b.c.gateway == row.gateway, b.c.seq > row.last_seq - window)).scalars())
+        out.append(GatewaySeqs(store, row.gateway, row.last_seq, recent))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKey:
+    """A stored batch: ``(store, gateway, seq)`` and its kind (``reads``, ``sensors``, ``alarms``)."""
+
+    store: str
+    gateway: str
+    seq: int
+    kind: str
+
+
+def record_batches(conn: Connection, batches: Sequence[BatchKey], at: datetime) -> None:
+    """Remember the batches in one statement, and each gateway's newest seq (the primary key makes a
+    duplicate, e.g. stored by a second ingest process, fail the whole transaction)."""
+    if not batches:
+        return
+    conn.execute(insert(t.gateway_batches), [
+        {"store": b.store, "gateway": b.gateway, "seq": b.seq, "kind": b.kind, "received_at": at} for b in batches])
+    newest: dict[tuple[str, str], int] = {}
+    for b in batches:
+        newest[(b.store, b.gateway)] = max(b.seq, newest.get((b.store, b.gateway), 0))
+    for (store, gateway), seq in newest.items():
+        key = (t.gateways.c.store == store, t.gateways.c.gateway == gateway)
+        current = conn.execute(select(t.gateways.c.last_seq).where(*key)).first()
+        if current is None:
+            conn.execute(insert(t.gateways).values(store=store, gateway=gateway, state="online", last_seen=at,
+                                                   last_seq=seq, last_batch_at=at, config={}))
+        else:
+            conn.execute(update(t.gateways).where(*key).values(
+                last_seen=at, last_batch_at=at, last_seq=max(seq, current.last_seq or 0)))
 
 
 def record_status(conn: Connection, status: Status) -> None:

@@ -287,8 +287,35 @@ def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest:
         assert eventually(lambda: batches_of(again) == [1, 2, 3])
         assert item(again, BREAD_EPC).last_zone == "lane-1"
         assert item(again, MILK_EPC).last_zone == "lane-1"
+        # the restarted service knows the stored sequence: a replay is dropped, a jump is a gap
+        gw1.send([read(MILK_EPC, "shelf-dairy", now + timedelta(seconds=3))], seq=2)
+        gw1.send([read(BREAD_EPC, "shelf-dairy", now + timedelta(seconds=4))], seq=5)
+        assert eventually(lambda: batches_of(again) == [1, 2, 3, 5])
+        assert item(again, MILK_EPC).last_zone == "lane-1"
+        assert (again.stats.duplicates, again.stats.gaps) == (1, 1)
     finally:
         again.stop()
+
+
+def test_a_batch_stored_elsewhere_drops_only_itself_from_its_group(ingest: IngestService, gw1: Gateway) -> None:
+    """A second ingest process stored seq 3 while this one was busy: the group holding seq 3 fails on the
+    primary key, is stored again message by message, and only seq 3 is dropped."""
+    now = datetime.now(UTC)
+    gw1.send([read(MILK_EPC, "shelf-dairy", now)])
+    assert eventually(lambda: batches_of(ingest) == [1])
+    with ingest.db.begin() as conn:  # holds the write lock: the worker waits, the next messages queue up
+        conn.execute(t.gateway_batches.insert().values(store=STORE, gateway="gw1", seq=3, kind="reads",
+                                                       received_at=now))
+        gw1.send([read(MILK_EPC, "lane-1", now + timedelta(seconds=1))])
+        gw1.send([read(BREAD_EPC, "lane-1", now + timedelta(seconds=2))])
+        gw1.send([read(UNPAID_EPC, "lane-1", now + timedelta(seconds=3))])
+        gw1.send([read(MILK_EPC, "shelf-dairy", now + timedelta(seconds=4))])
+        assert eventually(lambda: ingest._queue.qsize() >= 2)  # seq 3 waits in a group with a neighbour
+    assert eventually(lambda: batches_of(ingest) == [1, 2, 3, 4, 5] and ingest.stats.batches == 4)
+    assert ingest.stats.duplicates == 1
+    assert item(ingest, BREAD_EPC).last_zone == "shelf-dairy"  # seq 3's move was not stored
+    assert item(ingest, UNPAID_EPC).last_zone == "lane-1"
+    assert item(ingest, MILK_EPC).last_zone == "shelf-dairy"
 
 
 def test_reads_and_sensor_samples_reach_the_time_series(
