@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -62,13 +62,13 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(f"time {value.isoformat()} is out of range once in UTC") from None
 
 
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""A time with a zone, normalised to UTC. Validated on the time fields only: a validator on every field
+made each read of a batch cost ten Python calls more."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _times_in_utc(cls, value: Any) -> Any:
-        return _utc(value) if isinstance(value, datetime) else value
 
 
 class TagRead(_Model):
@@ -79,8 +79,8 @@ class TagRead(_Model):
     epc: Epc | None = None
     uid: Uid | None = None
     rssi: float | None = Field(default=None, ge=-150, le=30)
-    first_seen: AwareDatetime
-    last_seen: AwareDatetime
+    first_seen: UtcTime
+    last_seen: UtcTime
     count: int = Field(ge=1, le=1_000_000)
     event: Literal["seen", "left"]
     zone: Name | None = Field(default=None, description="The zone the gateway's wiring maps this antenna to.")
@@ -104,7 +104,7 @@ class ReadsBatch(_Model):
     store: Name
     gateway: Name
     seq: Seq
-    sent_at: AwareDatetime
+    sent_at: UtcTime
     historical: bool = Field(
         default=False, description="Set on reads delivered late from the outbox; they raise no live alarms."
     )
@@ -117,7 +117,7 @@ class SensorSample(_Model):
     value: float = Field(ge=-1e9, le=1e9)
     unit: Annotated[str, StringConstraints(max_length=16)] = ""
     zone: Name | None = None
-    at: AwareDatetime
+    at: UtcTime
 
 
 class SensorsBatch(_Model):
@@ -125,7 +125,7 @@ class SensorsBatch(_Model):
     store: Name
     gateway: Name
     seq: Seq
-    sent_at: AwareDatetime
+    sent_at: UtcTime
     samples: list[SensorSample] = Field(max_length=MAX_SAMPLES_PER_BATCH)
 
 
@@ -142,7 +142,7 @@ class Status(_Model):
     store: Name
     gateway: Name
     state: Literal["online", "offline"]
-    at: AwareDatetime
+    at: UtcTime
     version: Annotated[str, StringConstraints(max_length=32)] = ""
     devices: list[DeviceSummary] = Field(default_factory=list, max_length=256)
 
@@ -162,7 +162,7 @@ class Command(_Model):
     text: list[ShortText] = Field(default_factory=list, max_length=4)
     duration_s: float | None = Field(default=None, gt=0, le=3600)
     reason: ShortText = ""
-    issued_at: AwareDatetime
+    issued_at: UtcTime
     tags: list[TagKey] = Field(
         default_factory=list,
         max_length=MAX_TAGS_PER_COMMAND,
@@ -221,7 +221,7 @@ class Ack(_Model):
     gateway: Name
     ok: bool
     error: ShortText = ""
-    at: AwareDatetime
+    at: UtcTime
     seq: Seq | None = Field(
         default=None, description="Set when the ack went through the gateway's outbox: it shares the seq."
     )
@@ -235,7 +235,7 @@ class AlarmEvidence(_Model):
     zone: Name
     rssi: float | None = Field(default=None, ge=-150, le=30)
     count: int = Field(default=1, ge=1, le=1_000_000)
-    at: AwareDatetime
+    at: UtcTime
 
 
 class GateAlarm(_Model):
@@ -245,12 +245,12 @@ class GateAlarm(_Model):
     store: Name
     gateway: Name
     seq: Seq
-    sent_at: AwareDatetime
+    sent_at: UtcTime
     id: CommandId
     gate: Name
     tag: TagKey
-    decided_at: AwareDatetime
-    first_read_at: AwareDatetime
+    decided_at: UtcTime
+    first_read_at: UtcTime
     latency_ms: float = Field(ge=0, le=3_600_000, description="deciding read's arrival to the coil confirmed")
     evidence: list[AlarmEvidence] = Field(default_factory=list, max_length=MAX_EVIDENCE_PER_ALARM)
     zone_sequence: list[Name] = Field(default_factory=list, max_length=64)
@@ -269,7 +269,7 @@ class BusinessEvent(_Model):
     schema_: Literal["sc.event/1"] = Field(default=EVENT_SCHEMA, alias="schema")
     store: Name
     type: Literal["transaction", "alert", "inventory", "visit", "basket", "offer"]
-    at: AwareDatetime
+    at: UtcTime
     data: dict[str, Any]
 
 

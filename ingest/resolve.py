@@ -25,6 +25,8 @@ from readers.epc import Sgtin, decode_epc
 from readers.errors import ReaderError
 
 NO_ZONE = "(none)"
+MAX_CODES = 200_000
+"""Tags whose code-only identity is remembered (a store's items and cards, with room to spare)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class TagResolver:
         self._zones: dict[str, Zone] = {}
         self._by_gtin: dict[str, str] = {}
         self._bindings: dict[str, list[Binding]] = {}
+        self._by_code: dict[str, tuple[TagKind, str | None]] = {}
+        """Tag -> what its code alone makes it (no binding involved, so no time): decoded once per tag."""
         self.update(zones, products, bindings)
 
     def update(self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding]) -> None:
@@ -90,6 +94,7 @@ class TagResolver:
             # card or a returned tote never stands for its old owner again.
             candidates.sort(key=_start, reverse=True)
         self._bindings = grouped
+        self._by_code.clear()
         self._alerted_zones.clear()  # a zone still unknown after an edit is reported afresh
 
     def identify(self, tag: str, at: datetime) -> tuple[TagKind, str | None]:
@@ -97,6 +102,14 @@ class TagResolver:
         for binding in self._bindings.get(tag, ()):
             if binding.valid_at(at) and binding.kind in ("member", "staff", "item"):
                 return binding.kind, binding.ref  # type: ignore[return-value]
+        known = self._by_code.get(tag)
+        if known is None:
+            if len(self._by_code) >= MAX_CODES:
+                self._by_code.clear()  # bounded whatever tags a reader reports; rebuilt as they are read
+            known = self._by_code[tag] = self._identify_code(tag)
+        return known
+
+    def _identify_code(self, tag: str) -> tuple[TagKind, str | None]:
         if tag.startswith("EPC:"):
             try:
                 decoded = decode_epc(tag[4:])
@@ -124,9 +137,10 @@ class TagResolver:
         sightings: list[Sighting] = []
         alerts: list[Alert] = []
         unplaced = 0
+        self.stats.reads += len(batch.reads)
+        zones = self._zones
         for read in batch.reads:
-            self.stats.reads += 1
-            zone = self.zone(read.zone)
+            zone = None if read.zone is None else zones.get(read.zone)
             if zone is None:
                 unplaced += 1
                 name = read.zone or NO_ZONE

@@ -1,7 +1,7 @@
 """The ingest service: consume gateway traffic, run the rules, keep state, answer with commands.
 
-Threads: paho's network thread only puts messages on a bounded queue (it blocks when the queue is full,
-so the broker holds the backlog); one worker thread does everything else in order, and the time-series
+Threads: paho's network thread only puts messages on the worker's queue (it waits while ``queue_size``
+messages are received and not yet through the worker, so the broker holds the backlog); one worker thread does everything else in order, and the time-series
 writer has its own thread. The worker takes a message and every message already waiting behind it (up
 to ``group_max``: group commit) and:
 
@@ -98,9 +98,13 @@ class IngestSettings:
     mqtt: MqttSettings
     tsdb: TsdbSettings | None = None
     queue_size: int = 2000
-    """Messages waiting for the worker; when full, paho's thread waits and the broker keeps the rest."""
+    """Messages received and not acknowledged yet (waiting, or in the worker's group); at that many, paho's
+    thread waits and the broker keeps the rest."""
     group_max: int = 200
     """At most this many waiting messages are stored in one transaction (group commit)."""
+    group_max_bytes: int = 1_000_000
+    """... and no more payload than this (about 5,000 reads): the group's events and commands wait for its
+    commit, so this bounds what a busy moment adds to an alarm's or a receipt's delay."""
     tick_s: float = 0.5
     db_retry_max_s: float = 5.0
     clock: Callable[[], datetime] = utc_now
@@ -148,7 +152,9 @@ class IngestService:
         self.stats = IngestStats()
         self.store_file = load_store_file(settings.store_file)
         self.store = self.store_file.store.id
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=settings.queue_size)
+        self._queue: queue.Queue[InboundMessage] = queue.Queue()
+        self._slots = threading.BoundedSemaphore(settings.queue_size)
+        """One per message received and not yet through the worker: the bound on what ingest holds."""
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._db: Engine | None = None
@@ -271,11 +277,9 @@ class IngestService:
 
     def _enqueue(self, message: InboundMessage) -> None:
         while not self._stopping.is_set():
-            try:
-                self._queue.put(message, timeout=0.2)
+            if self._slots.acquire(timeout=0.2):
+                self._queue.put(message)
                 return
-            except queue.Full:
-                continue
 
     # -- worker thread --------------------------------------------------------------------------
 
@@ -296,18 +300,28 @@ class IngestService:
                 log.exception("ingest worker: unexpected error")
 
     def _group(self, first: InboundMessage) -> list[InboundMessage]:
-        """``first`` and the messages already waiting behind it (up to ``group_max``): never waits for more,
-        so an idle store adds no latency and a busy one gets one transaction for many messages."""
-        group = [first]
-        while len(group) < self.settings.group_max:
+        """``first`` and the messages already waiting behind it (up to ``group_max`` messages and
+        ``group_max_bytes``): never waits for more, so an idle store adds no latency and a busy one gets one
+        transaction for many messages."""
+        group, size = [first], len(first.payload)
+        while len(group) < self.settings.group_max and size < self.settings.group_max_bytes:
             try:
-                group.append(self._queue.get_nowait())
+                message = self._queue.get_nowait()
             except queue.Empty:
                 break
+            group.append(message)
+            size += len(message.payload)
         return group
 
     def _process(self, messages: list[InboundMessage]) -> None:
         """Prepare each message, store the whole group in one transaction, acknowledge, then send."""
+        try:
+            self._process_group(messages)
+        finally:
+            for _ in messages:
+                self._slots.release()
+
+    def _process_group(self, messages: list[InboundMessage]) -> None:
         now = self.settings.clock()
         steps: list[_Step] = []
         for message in messages:
@@ -424,9 +438,10 @@ class IngestService:
         for sighting in resolution.sightings:
             decisions.extend(observe(sighting))
 
+        self.stats.batches += 1
+        self.stats.reads += len(batch.reads)
+
         def after(outgoing: Outgoing) -> None:
-            self.stats.batches += 1
-            self.stats.reads += len(batch.reads)
             self.stats.decisions += len(decisions)
             self._send(outgoing)
             if self._tsdb is not None:

@@ -30,8 +30,10 @@ IN_STORE = frozenset({"shelf", "lane", "backroom", "cooler"})
 _PRUNE = 65536
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Seen:
+    """A tag's run of reads in one zone (updated in place while the tag stays there: the common case)."""
+
     zone: str
     first: datetime
     last: datetime
@@ -125,14 +127,16 @@ class AnomalyWatch:
 
     def _clone(self, s: Sighting, out: list[Alert]) -> None:
         first = min(s.first_seen, s.at)
-        now = _Seen(s.zone.name, first, s.at, s.evidence())
         previous = self._last.get(s.tag)
+        if previous is not None and previous.zone == s.zone.name:  # the common case: still where it was
+            if s.at > previous.last:
+                previous.last = s.at
+                if first < previous.first:
+                    previous.first = first
+            return
+        now = _Seen(s.zone.name, first, s.at, s.evidence())
         if previous is None:
             self._last[s.tag] = now
-            return
-        if previous.zone == s.zone.name:
-            if s.at > previous.last:
-                self._last[s.tag] = _Seen(s.zone.name, min(first, previous.first), s.at, previous.evidence)
             return
         # Two read zones' edges overlap by a moment when a tag is carried across, and two gateways' clocks
         # differ a little: only an overlap longer than that is two tags at once.

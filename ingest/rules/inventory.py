@@ -112,6 +112,15 @@ def _never(_tag: str) -> bool:
     return False
 
 
+def _add(sets: dict[int, set[str]], key: int, tag: str) -> None:
+    """``sets.setdefault(key, set()).add(tag)`` without building a set on every read."""
+    bucket = sets.get(key)
+    if bucket is None:
+        sets[key] = {tag}
+    else:
+        bucket.add(tag)
+
+
 class InventoryCycles:
     """The inventory rules of a store. ``settings`` None: switched off (every call returns nothing).
 
@@ -135,6 +144,8 @@ class InventoryCycles:
         self.settings = settings
         self._taken = taken
         self._cycle_us = round(settings.cycle_s * 1_000_000) if settings is not None else 1
+        self._cycle = self._cycle_us * _MICROSECOND
+        """One cycle's length (kept, not recomputed: it is compared on every read)."""
         grace = min(settings.grace_s, settings.cycle_s / 2) if settings is not None else 0.0
         self._grace = timedelta(seconds=grace)
         self._zone_types: dict[str, str] = {}
@@ -183,36 +194,39 @@ class InventoryCycles:
         out = self._advance(s.at)
         if s.event != "seen":
             return out
-        cycle = self._cycle_of(s.at)
-        item = self._items.get(s.tag)
+        tag, at = s.tag, s.at
+        cycle = self._cycle_of(at)
+        item = self._items.get(tag)
         if item is None:
-            item = self._items[s.tag] = _Item(s.ref, None, None, cycle)
-            self._buckets.setdefault(cycle, set()).add(s.tag)
-        if item.last_at is None or s.at >= item.last_at:
-            item.zone, item.last_at = s.zone.name, s.at
-        if item.missing and not self._taken(s.tag):
+            item = self._items[tag] = _Item(s.ref, None, None, cycle)
+            _add(self._buckets, cycle, tag)
+        if item.last_at is None or at >= item.last_at:
+            item.zone, item.last_at = s.zone.name, at
+        if item.missing and not self._taken(tag):
             item.missing = False
             item.cycle = cycle
-            self._buckets.setdefault(cycle, set()).add(s.tag)
-            out.append(ItemFound(s.tag, item.sku, s.zone.name, s.at))
+            _add(self._buckets, cycle, tag)
+            out.append(ItemFound(tag, item.sku, s.zone.name, at))
         elif cycle > item.cycle:
             bucket = self._buckets.get(item.cycle)
             if bucket is not None:
-                bucket.discard(s.tag)
+                bucket.discard(tag)
                 if not bucket:
                     del self._buckets[item.cycle]
             item.cycle = cycle
-            self._buckets.setdefault(cycle, set()).add(s.tag)
+            _add(self._buckets, cycle, tag)
         zone = self._zones.get(s.zone.name)
         if zone is None:
             return out
-        stay = zone.stays.get(s.tag)
-        if stay is None or abs(s.at - stay.last_at) > self._cycle:
-            zone.stays[s.tag] = _Stay(s.at, s.at)
-        else:
-            stay.since, stay.last_at = min(stay.since, s.at), max(stay.last_at, s.at)
+        stay = zone.stays.get(tag)
+        if stay is None or abs(at - stay.last_at) > self._cycle:
+            zone.stays[tag] = _Stay(at, at)
+        elif at < stay.since:
+            stay.since = at
+        elif at > stay.last_at:
+            stay.last_at = at
         if cycle > self._closed:
-            zone.open.setdefault(cycle, set()).add(s.tag)
+            _add(zone.open, cycle, tag)
         return out
 
     def tick(self, now: datetime) -> list[Decision]:
@@ -233,10 +247,6 @@ class InventoryCycles:
         return item is not None and item.missing
 
     # -- cycles ----------------------------------------------------------------------------------
-
-    @property
-    def _cycle(self) -> timedelta:
-        return self._cycle_us * _MICROSECOND
 
     def _cycle_of(self, at: datetime) -> int:
         return ((at - EPOCH) // _MICROSECOND) // self._cycle_us

@@ -311,8 +311,7 @@ def test_a_batch_stored_elsewhere_drops_only_itself_from_its_group(ingest: Inges
         gw1.send([read(UNPAID_EPC, "lane-1", now + timedelta(seconds=3))])
         gw1.send([read(MILK_EPC, "shelf-dairy", now + timedelta(seconds=4))])
         assert eventually(lambda: ingest._queue.qsize() >= 2)  # seq 3 waits in a group with a neighbour
-    assert eventually(lambda: batches_of(ingest) == [1, 2, 3, 4, 5] and ingest.stats.batches == 4)
-    assert ingest.stats.duplicates == 1
+    assert eventually(lambda: batches_of(ingest) == [1, 2, 3, 4, 5] and ingest.stats.duplicates == 1)
     assert item(ingest, BREAD_EPC).last_zone == "shelf-dairy"  # seq 3's move was not stored
     assert item(ingest, UNPAID_EPC).last_zone == "lane-1"
     assert item(ingest, MILK_EPC).last_zone == "shelf-dairy"

@@ -59,6 +59,17 @@ def test_an_sgtin_of_a_product_not_in_the_catalog_is_unknown() -> None:
     assert resolver().identify(f"EPC:{encode_sgtin96('80614141999992', 7)}", T0) == ("unknown", None)
 
 
+def test_a_catalog_edit_changes_what_a_tag_already_read_is() -> None:
+    """The identity a tag's code gives is remembered between reads, and forgotten when the catalog changes."""
+    r = resolver()
+    tag = "EPC:3074257BF7194E4000001A85"
+    assert r.identify(tag, T0) == ("item", "MILK-1L")
+    r.update(ZONES, [], [])
+    assert r.identify(tag, T0) == ("unknown", None)
+    r.update(ZONES, [MILK], [Binding(tag, "member", "M-1002")])
+    assert r.identify(tag, T0) == ("member", "M-1002")
+
+
 def test_reads_from_an_unknown_zone_are_counted_and_alerted_once() -> None:
     r = resolver()
     first = r.resolve(batch(read("loading-dock", epc="E200BEEF"), read("lane-1", epc="E200BEEF"),
