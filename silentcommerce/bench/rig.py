@@ -33,7 +33,6 @@ class BenchError(RuntimeError):
 @dataclass
 class BenchRig:
     workdir: Path
-    with_tsdb: bool = True
     keep: bool = False
     """Leave the folder (logs, databases) in place after the run."""
     broker: Broker | None = None
@@ -42,23 +41,22 @@ class BenchRig:
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @classmethod
-    def in_temp_dir(cls, *, with_tsdb: bool = True, keep: bool = False) -> BenchRig:
-        return cls(Path(tempfile.mkdtemp(prefix="sc-bench-")), with_tsdb=with_tsdb, keep=keep)
+    def in_temp_dir(cls, *, keep: bool = False) -> BenchRig:
+        return cls(Path(tempfile.mkdtemp(prefix="sc-bench-")), keep=keep)
 
     def start(self, progress: Progress) -> None:
         progress("Mosquitto from mosquitto.conf")
         self.credentials = generate_credentials(self.workdir / "broker", [(STORE, gw) for gw in GATEWAYS])
         self.broker = Broker(self.workdir / "broker", free_port())
         self.broker.start()
-        if self.with_tsdb:
-            port = free_port()
-            vm = victoria_metrics(self.workdir, port)
-            if vm is not None:
-                progress("VictoriaMetrics")
-                vm.start()
-                self.processes.append(vm)
-                wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
-                self.tsdb_url = f"http://127.0.0.1:{port}"
+        port = free_port()
+        vm = victoria_metrics(self.workdir, port)
+        if vm is not None:
+            progress("VictoriaMetrics")
+            vm.start()
+            self.processes.append(vm)
+            wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
+            self.tsdb_url = f"http://127.0.0.1:{port}"
 
     def fresh_broker(self) -> None:
         """Restart the broker with no stored sessions, so that no message one measurement left queued for

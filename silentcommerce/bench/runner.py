@@ -35,7 +35,6 @@ class BenchOptions:
     duration_s: float = 20.0
     rate: int = 2000
     """Reads per second of the background load while latency is measured."""
-    workers: int = 1
     quick: bool = False
     gateways: int = 2
     reads_per_batch: int = 500

@@ -3,7 +3,7 @@
 The store file goes in through ingest's own seeding (:func:`ingest.db.admin.seed_from_store_file`); the bulk
 rows are the very rows that seeding writes for ``[[items]]`` and ``[[members]]`` (an ``items`` row in store
 at its zone plus its ``item`` binding; a ``members`` row plus its card's ``member`` binding), inserted with
-``executemany`` in large transactions, because a million one-by-one upserts would take most of an hour.
+``executemany`` in large transactions: the seeding's one-by-one upserts are meant for a store file's few.
 """
 
 from __future__ import annotations
