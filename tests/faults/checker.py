@@ -72,6 +72,12 @@ def read_ledger(path: Path) -> list[LedgerEntry]:
     return entries
 
 
+def assigned_seqs(path: Path) -> list[int]:
+    """The ``seq`` of every batch the outbox at ``path`` assigned (cheaper than :func:`read_ledger`)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [int(seq) for (seq,) in db.execute("SELECT seq FROM ledger ORDER BY seq")]
+
+
 def outbox_depth(path: Path, *, up_to: int | None = None) -> int:
     """Batches waiting in the outbox at ``path`` for a PUBACK (only those with ``seq`` up to ``up_to`` if given);
     delivered entries the outbox keeps for a ``resend`` do not count."""

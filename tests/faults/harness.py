@@ -22,7 +22,7 @@ from readers.epc import Sgtin, decode_epc, encode_sgtin96
 from readers.uhf import encode_tag_notice
 from silentcommerce.processes import ManagedProcess, python_command
 from simulators.links import PtyPair
-from tests.faults.checker import ledgered_outbox, outbox_depth, read_ledger, stored_seqs
+from tests.faults.checker import assigned_seqs, ledgered_outbox, outbox_depth, read_ledger, stored_seqs
 from tests.fixtures.broker import STORE, RunningBroker
 from tests.fixtures.servers import SOAK
 from tests.gateway.conftest import gateway_toml
@@ -148,8 +148,7 @@ def delivered_through(outbox: Path, seq: int) -> bool:
 
 
 def last_assigned(outbox: Path) -> int:
-    ledger = read_ledger(outbox)
-    return ledger[-1].seq if ledger else 0
+    return max(assigned_seqs(outbox), default=0)
 
 
 def wait_all_stored(db_url: str, outboxes: dict[str, Path], timeout: float,
@@ -161,7 +160,7 @@ def wait_all_stored(db_url: str, outboxes: dict[str, Path], timeout: float,
 
     def done() -> bool:
         alive()
-        assigned = {gw: {e.seq for e in read_ledger(path)} for gw, path in outboxes.items()}
+        assigned = {gw: set(assigned_seqs(path)) for gw, path in outboxes.items()}
         upto.update({gw: max(seqs, default=0) for gw, seqs in assigned.items()})
         stored = stored_seqs(db_url, store)
         return all(seqs <= set(stored.get(gw, [])) for gw, seqs in assigned.items())
@@ -172,11 +171,12 @@ def wait_all_stored(db_url: str, outboxes: dict[str, Path], timeout: float,
 
 
 def wait_slowly(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """:func:`wait`, for probes that read databases: a tenth of a second between looks."""
+    """Wait until ``predicate()`` holds, looking four times a second (the probes read databases, and must not
+    take the processor from the services they watch)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.1)
+        time.sleep(0.25)
 
 
 def assigned_epcs(outbox: Path) -> set[str]:
@@ -186,4 +186,4 @@ def assigned_epcs(outbox: Path) -> set[str]:
 
 def grown(outboxes: dict[str, Path], marks: dict[str, int]) -> bool:
     """Each gateway assigned at least ``marks[gateway]`` batches so far."""
-    return all(len(read_ledger(outboxes[gw])) >= n for gw, n in marks.items())
+    return all(len(assigned_seqs(outboxes[gw])) >= n for gw, n in marks.items())

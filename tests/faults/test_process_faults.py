@@ -13,7 +13,7 @@ import pytest
 from gateway.service import Gateway
 from silentcommerce.processes import ManagedProcess
 from simulators.links import PtyPair
-from tests.faults.checker import FaultReport, check, read_ledger, record
+from tests.faults.checker import FaultReport, assigned_seqs, check, record
 from tests.faults.harness import (
     delivered_through,
     fault_rng,
@@ -61,7 +61,7 @@ def broker_kill_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultR
                 for n, pair in enumerate(pairs.values()):
                     feeds.enter_context(feeding(pair, first_serial=1 + n * 10**6, rate_hz=40))
                 for k in range(kills):
-                    marks = {gw: len(read_ledger(path)) + rng.randint(3, 30) for gw, path in outboxes.items()}
+                    marks = {gw: len(assigned_seqs(path)) + rng.randint(3, 30) for gw, path in outboxes.items()}
                     wait_slowly(partial(grown, outboxes, marks), 60, "more batches")
                     broker.restart(kill=True)
                     wait_slowly(partial(reconnected, gateways, k + 2), 60,
@@ -103,7 +103,7 @@ def test_gateway_killed_while_publishing_loses_nothing(broker: RunningBroker, tm
             with feeding(pair, first_serial=1, rate_hz=60):
                 gateway = gateway_process(config)
                 for _ in range(kills):
-                    mark = {"gw1": len(read_ledger(outbox)) + rng.randint(3, 40)}
+                    mark = {"gw1": len(assigned_seqs(outbox)) + rng.randint(3, 40)}
                     wait_slowly(partial(grown, {"gw1": outbox}, mark), 60, "more batches from the gateway")
                     gateway.stop(kill=True)
                     gateway.start()
