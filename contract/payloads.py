@@ -148,7 +148,7 @@ class Status(_Model):
 
 
 CommandAction = Literal[
-    "alarm", "lock", "unlock", "display", "clear_display", "allow", "disallow", "allow_replace", "resend"
+    "alarm", "open", "lock", "unlock", "display", "clear_display", "allow", "disallow", "allow_replace", "resend"
 ]
 
 
@@ -268,7 +268,7 @@ class BusinessEvent(_Model):
 
     schema_: Literal["sc.event/1"] = Field(default=EVENT_SCHEMA, alias="schema")
     store: Name
-    type: Literal["transaction", "alert", "inventory", "visit", "basket", "offer"]
+    type: Literal["transaction", "alert", "inventory", "visit", "basket", "offer", "dispute"]
     at: UtcTime
     data: dict[str, Any]
 

@@ -14,7 +14,7 @@ from contract.errors import ContractError, TopicError
 
 PREFIX: Final = "sc/v1"
 GatewayKind = Literal["reads", "sensors", "status", "cmd", "ack", "alarms"]
-EventType = Literal["transaction", "alert", "inventory", "visit", "basket", "offer"]
+EventType = Literal["transaction", "alert", "inventory", "visit", "basket", "offer", "dispute"]
 GATEWAY_KINDS: Final[tuple[str, ...]] = get_args(GatewayKind)
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 RESERVED_GATEWAY_NAMES: Final = frozenset({"events"})

@@ -7,6 +7,17 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class FastLane:
+    """The gate of the fast checkout lane: a member holding the ``FAST-LANE`` reward seen in ``zone`` gets the
+    gate opened, an ``open`` command for ``actuator`` on ``gateway`` that holds it open ``open_s`` seconds."""
+
+    zone: str
+    gateway: str
+    actuator: str
+    open_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class CrmSettings:
     list_every_days: int = 14
     spend_threshold_per_week: Decimal = Decimal("25")
@@ -24,3 +35,4 @@ class CrmSettings:
     expansion_after_purchases: int = 3
     commitment_after_weeks_active: int = 8
     dissolution_after_days_idle: int = 60
+    fast_lane: FastLane | None = None  # no fast-lane gate unless the store file names one

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.figures import Campaign, unit_acquisition_cost
 from crm.model import Consent
-from crm.settings import CrmSettings
 from dashboard import crm_reads as reads
 from dashboard.auth import Admin, Operator
 from dashboard.crm_schemas import (
@@ -30,8 +29,11 @@ from dashboard.crm_schemas import (
     DisputeIn,
     DisputeOut,
     DisputeOutcomeOut,
+    DisputeResolveIn,
     FunnelStepOut,
     GridCellOut,
+    HouseholdMemberOut,
+    HouseholdOut,
     ListOut,
     MarketingOut,
     MemberCrmOut,
@@ -47,8 +49,15 @@ from dashboard.crm_schemas import (
     StageOut,
     ValueOut,
 )
-from dashboard.crm_view import StoreHistory, marketing, member_figures, store_figures
-from dashboard.crm_writes import dispute
+from dashboard.crm_view import (
+    StoreFigures,
+    StoreHistory,
+    household_totals,
+    marketing,
+    member_figures,
+    store_figures,
+)
+from dashboard.crm_writes import DisputeResult, dispute, resolve_by_staff
 from dashboard.deps import DbEngine, Settings
 from dashboard.schemas import money
 from ingest.db import crm_repo, repo
@@ -58,8 +67,6 @@ router = APIRouter(prefix="/api", tags=["members"], responses={401: {"descriptio
 pages = APIRouter(include_in_schema=False)
 MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Member id")]
 STATIC = FilePath(str(files("dashboard") / "static"))
-CRM = CrmSettings()
-"""The thresholds the pages measure with (the rules' documented defaults)."""
 
 
 def _share(value: Decimal | None) -> str | None:
@@ -70,7 +77,7 @@ def _history(conn: Connection, store: str | None, now: datetime) -> StoreHistory
     found = reads.store_of(conn, store)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no store in the database yet")
-    return reads.load_history(conn, found, now, CRM)
+    return reads.load_history(conn, found, now)
 
 
 def _decision(d: Any) -> DecisionOut:
@@ -88,19 +95,22 @@ def get_member_crm(_: Operator, engine: DbEngine, member_id: MemberId) -> Member
         profile = repo.get_member(conn, member_id, recent=0)
         if row is None or profile is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
-        return _member_out(conn, row, profile, reads.load_history(conn, profile.store, now, CRM))
+        return _member_out(conn, row, profile, reads.load_history(conn, profile.store, now))
 
 
 def _member_out(conn: Connection, row: crm_repo.MemberCrmRow, profile: repo.MemberProfile,
                 h: StoreHistory) -> MemberCrmOut:
     member = row.id
-    figures = member_figures(h, store_figures(h), member)
+    store = store_figures(h)
+    figures = member_figures(h, store, member)
     v = figures.value
     names = {sku: p.name for sku, p in h.products.items()}
     transitions = [_decision(d) for d in figures.transitions]
     lists = reads.member_lists(conn, member)
     return MemberCrmOut(
-        id=member, name=row.name, household=row.household, joined_at=row.joined_at,
+        id=member, name=row.name, household=row.household,
+        household_totals=None if row.household is None else household_out(conn, h, store, row.household),
+        joined_at=row.joined_at,
         consent=ConsentOut(offers=row.consent.offers, reminders=row.consent.reminders,
                            data_sharing=row.consent.data_sharing,
                            changed_at=datetime.fromisoformat(row.consent_changed_at) if row.consent_changed_at
@@ -142,6 +152,15 @@ def _member_out(conn: Connection, row: crm_repo.MemberCrmRow, profile: repo.Memb
     )
 
 
+def household_out(conn: Connection, h: StoreHistory, store: StoreFigures, household: str) -> HouseholdOut:
+    """The household's totals as the member page and the member's own page show them."""
+    totals = household_totals(h, store.values, household)
+    return HouseholdOut(id=household, name=reads.household_name(conn, household),
+                        members=[HouseholdMemberOut(id=m, name=h.names.get(m, m)) for m in totals.members],
+                        historical=money(totals.historical), current=money(totals.current), visits=totals.visits,
+                        purchases=totals.purchases)
+
+
 @router.post("/members/{member_id}/consent", response_model=MemberCrmOut,
              summary="Change a member's consent; revoking offers withdraws their active offers at once",
              responses={404: {"description": "No such member"}})
@@ -163,13 +182,33 @@ def post_dispute(_: Operator, engine: DbEngine, body: DisputeIn) -> DisputeOutco
     now = datetime.now(UTC)
     try:
         with engine.begin() as conn:
-            found = dispute(conn, body.member, body.transaction_id, body.tag, body.reason, now, CRM)
+            found = dispute(conn, body.member, body.transaction_id, body.tag, body.reason, now)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except DatabaseError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return DisputeOutcomeOut(id=found.id, member=body.member, transaction_id=body.transaction_id, tag=body.tag,
+    return outcome_out(found)
+
+
+def outcome_out(found: DisputeResult) -> DisputeOutcomeOut:
+    return DisputeOutcomeOut(id=found.id, member=found.member, transaction_id=found.transaction_id, tag=found.tag,
                              sku=found.sku, status=found.status, rule=found.rule, reason=found.reason)
+
+
+@router.post("/disputes/{dispute_id}/resolve", response_model=DisputeOutcomeOut,
+             summary="A member of staff decides a dispute the decision table left to a person; the outcome is"
+             " published", responses={404: {"description": "No such dispute"},
+                                      409: {"description": "The dispute is not waiting for a person"}})
+def post_dispute_resolution(who: Operator, engine: DbEngine, dispute_id: int, body: DisputeResolveIn) -> DisputeOutcomeOut:
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            found = resolve_by_staff(conn, dispute_id, body.status, body.reason, who.login, now)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except DatabaseError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return outcome_out(found)
 
 
 @router.post("/campaigns", response_model=CampaignOut,
@@ -183,7 +222,7 @@ def post_campaign(_: Admin, engine: DbEngine, settings: Settings, body: Campaign
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "no store in the database yet")
             campaign_id = f"C-{len(crm_repo.campaigns(conn, store)) + 1:04d}-{int(body.started_at.timestamp())}"
             crm_repo.add_campaign(conn, store, campaign_id, body.name, body.cost, body.started_at, body.ended_at)
-            h = reads.load_history(conn, store, datetime.now(UTC), CRM)
+            h = reads.load_history(conn, store, datetime.now(UTC))
     except DatabaseError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except IntegrityError as exc:

@@ -14,7 +14,6 @@ from sqlalchemy import Connection, select
 
 from crm.figures import BasketEvent, Campaign
 from crm.model import MemberProfile, ProductInfo, Purchase, Visit
-from crm.settings import CrmSettings
 from dashboard.crm_view import Redeemed, StoreHistory
 from ingest.db import crm_repo
 from ingest.db import schema as t
@@ -37,8 +36,9 @@ def store_of(conn: Connection, wanted: str | None) -> str | None:
     return found
 
 
-def load_history(conn: Connection, store: str, now: datetime, settings: CrmSettings) -> StoreHistory:
-    """The store's members, catalog, purchases, visits, basket changes, campaigns and redemptions up to ``now``."""
+def load_history(conn: Connection, store: str, now: datetime) -> StoreHistory:
+    """The store's members, catalog, purchases, visits, basket changes, campaigns and redemptions up to ``now``,
+    measured with the store file's ``[crm]`` thresholds as ingest seeded them."""
     rows = crm_repo.member_rows(conn, store)
     profiles = {
         r.id: MemberProfile(id=r.id, household=r.household, joined_at=r.joined_at or UNKNOWN_JOIN,
@@ -67,7 +67,7 @@ def load_history(conn: Connection, store: str, now: datetime, settings: CrmSetti
             at=r.at, transaction_id=r.transaction_id, household=profiles[r.member].household,
         ))
     return StoreHistory(
-        now=now, settings=settings, profiles=profiles, names={r.id: r.name for r in rows},
+        now=now, settings=crm_repo.crm_settings(conn, store), profiles=profiles, names={r.id: r.name for r in rows},
         products=products, purchases=purchases, visits=_visits(conn, store, now, purchases),
         basket_events=_basket_events(conn, store, now), campaigns=[Campaign(c.name, c.cost, c.started_at, c.ended_at or now)
                    for c in crm_repo.campaigns(conn, store)],
@@ -104,6 +104,12 @@ def _redemptions(conn: Connection, store: str, now: datetime) -> list[Redeemed]:
     query = select(o.redeemed_at, o.discount_abs).where(o.store == store, o.status == "redeemed",
                                                          o.redeemed_at.is_not(None), o.redeemed_at <= now)
     return [Redeemed(r.redeemed_at, _money(r.discount_abs)) for r in conn.execute(query)]
+
+
+def household_name(conn: Connection, household: str) -> str:
+    """The household's name from the store file, or its id when it has none."""
+    name: str | None = conn.execute(select(t.households.c.name).where(t.households.c.id == household)).scalar()
+    return name or household
 
 
 # -- one member's records -------------------------------------------------------------------------------

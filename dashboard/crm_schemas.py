@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
@@ -102,6 +102,23 @@ class DisputeOut(_Out):
     resolved_at: datetime | None
 
 
+class HouseholdMemberOut(_Out):
+    id: str
+    name: str
+
+
+class HouseholdOut(_Out):
+    """The member's household added up: spend, visits and purchases of all its members."""
+
+    id: str
+    name: str
+    members: list[HouseholdMemberOut]
+    historical: Money
+    current: Money
+    visits: int
+    purchases: int
+
+
 class ConsentOut(_Out):
     offers: bool
     reminders: bool
@@ -113,6 +130,7 @@ class MemberCrmOut(_Out):
     id: str
     name: str
     household: str | None
+    household_totals: HouseholdOut | None
     joined_at: datetime | None
     consent: ConsentOut
     max_contacts_per_week: int
@@ -145,6 +163,11 @@ class DisputeIn(_In):
     member: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     transaction_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     tag: Annotated[str, StringConstraints(min_length=1, max_length=140, to_upper=True)]
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class DisputeResolveIn(_In):
+    status: Literal["refunded", "kept"]
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
 
 

@@ -136,6 +136,30 @@ def member_figures(h: StoreHistory, store: StoreFigures, member: str) -> MemberF
 
 
 @dataclass(frozen=True, slots=True)
+class HouseholdTotals:
+    """A household's members and what they add up to: spend (historical and current value), visits, purchases."""
+
+    id: str
+    members: tuple[str, ...]
+    historical: Decimal
+    current: Decimal
+    visits: int
+    purchases: int
+
+
+def household_totals(h: StoreHistory, values: Mapping[str, MemberValue], household: str) -> HouseholdTotals:
+    """Sum the household's members' values, visits and purchases (transactions, not lines)."""
+    members = tuple(sorted(m for m, p in h.profiles.items() if p.household == household))
+    own = [values[m] for m in members if m in values]
+    return HouseholdTotals(
+        id=household, members=members,
+        historical=sum((v.historical for v in own), ZERO), current=sum((v.current for v in own), ZERO),
+        visits=sum(len(h.visits_by_member.get(m, [])) for m in members),
+        purchases=len({p.transaction_id for m in members for p in h.by_member.get(m, [])}),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Marketing:
     period_from: datetime
     period_to: datetime

@@ -1,8 +1,8 @@
 """Actuator commands from ``cmd``: validated, executed on one thread, each answered on ``ack``.
 
 ``alarm`` switches a relay on for ``duration_s`` (default 3 s) and then off again (a second alarm extends
-the time); ``lock``/``unlock`` switch a coil on/off; ``display`` shows up to two lines on a pole display;
-``clear_display`` blanks it. Every command gets an :class:`~contract.Ack`: ``ok`` or ``ok=false`` with the
+the time); ``open`` pulses a gate's relay the same way (the gate opens while it is on); ``lock``/``unlock``
+switch a coil on/off; ``display`` shows up to two lines on a pole display; ``clear_display`` blanks it. Every command gets an :class:`~contract.Ack`: ``ok`` or ``ok=false`` with the
 reason (unknown target, device error, invalid command payload).
 
 ``allow``, ``disallow`` and ``allow_replace`` (target ``allowlist``) change the persistent allow list of the
@@ -251,7 +251,7 @@ class CommandExecutor:
         actuator = self._actuators.get(target)
         if actuator is None:
             raise _Refused(f"unknown target {target!r}: no actuator of that name on this gateway")
-        if action == "alarm":
+        if action in ("alarm", "open"):
             self._write_coil(actuator, True)
             until = time.monotonic() + (command.duration_s or DEFAULT_ALARM_S)
             self._alarm_until[target] = until

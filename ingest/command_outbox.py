@@ -8,8 +8,9 @@ gateway is offline, and the gateway's ``ack`` goes through its own outbox. Every
 between the commit and the publish, a publish the broker refused, or one that got no PUBACK within
 ``puback_timeout_s`` is sent again. The gateway carries out a command id once, so a repeat is harmless.
 
-Commands that are worth nothing late (``alarm``, ``display``, ``clear_display``), not waiting for a PUBACK,
-and issued more than ``stale_s`` ago are answered as failed (``ack_error`` says so) instead of sounding a siren long after the fact.
+Commands that are worth nothing late (``alarm``, ``open``, ``display``, ``clear_display``), not waiting for a
+PUBACK, and issued more than ``stale_s`` ago are answered as failed (``ack_error`` says so) instead of sounding a
+siren (or opening the fast lane's gate) long after the fact.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Transact(Protocol):
     def __call__(self, work: Callable[[Connection], T]) -> T: ...
 
 
-PERISHABLE = ("alarm", "display", "clear_display")
+PERISHABLE = ("alarm", "open", "display", "clear_display")
 
 
 @dataclass

@@ -46,7 +46,7 @@ from contract.errors import ContractError
 from contract.payloads import Ack, Command, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
 from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, parse_topic
 from crm.settings import CrmSettings
-from ingest import crm_store
+from ingest import crm_actions, crm_store
 from ingest.command_outbox import CommandOutbox
 from ingest.db import delivery, edge, records
 from ingest.db.admin import config_version, seed_from_store_file
@@ -447,8 +447,12 @@ class IngestService:
             if self._tsdb is not None:
                 self._tsdb.submit(reads_lines(batch, self._zone_types, now))
 
-        return _Step(message, partial(self._apply, decisions=decisions, now=now),
-                     records.BatchKey(batch.store, batch.gateway, batch.seq, "reads"), after)
+        def persist(conn: Connection) -> Outgoing:  # the rules' decisions, then the fast lane's gate (crm)
+            outgoing = self._apply(conn, decisions, now)
+            outgoing.extend(crm_actions.fast_lane(conn, self.store, resolution.sightings, self.crm_settings))
+            return outgoing
+
+        return _Step(message, persist, records.BatchKey(batch.store, batch.gateway, batch.seq, "reads"), after)
 
     def _sensors(self, message: InboundMessage, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> _Step:
         """Run the samples through the sensor rules; store the latest values and the rules' decisions."""
@@ -556,6 +560,7 @@ class IngestService:
             if config_version(conn) != self._config_version:
                 log.info("catalog or layout changed: reloading")
                 reloaded = self._load(conn, now=now)
+        self._send(self._transact(lambda conn: crm_actions.outbox(conn, self.store, now)))
         decisions: list[Decision] = [*reloaded, *self._engine.tick(now), *self._sensor_rules.tick(now)]
         if decisions:
             self.stats.decisions += len(decisions)

@@ -418,6 +418,9 @@ class StoreFile(_Section):
                 problems.append(f"deals[{i}].sku: {deal.sku!r} is not the sku of any of [[products]]")
             if deal.category is not None and deal.category not in categories:
                 problems.append(f"deals[{i}].category: {deal.category!r} is not the category of any of [[products]]")
+        lane = self.crm.fast_lane
+        if lane is not None and lane.zone not in {z.name for z in self.zones}:
+            problems.append(f"crm.fast_lane.zone: {lane.zone!r} is not the name of any of [[zones]]")
         return problems
 
     def crm_settings(self) -> CrmSettings:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from crm.settings import CrmSettings
+from crm.settings import CrmSettings, FastLane
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -33,6 +33,15 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
 
 
+class FastLaneSection(_Section):
+    """``[crm.fast_lane]``: where the fast lane's gate is and how long it stays open (:class:`crm.settings.FastLane`)."""
+
+    zone: Ident
+    gateway: Ident
+    actuator: Ident
+    open_s: float = Field(default=5.0, gt=0, le=60)
+
+
 class CrmSection(_Section):
     """``[crm]``: the thresholds of the member rules (:class:`crm.settings.CrmSettings`, docs/crm.md)."""
 
@@ -51,6 +60,7 @@ class CrmSection(_Section):
     expansion_after_purchases: int = Field(default=_CRM.expansion_after_purchases, ge=1, le=10000)
     commitment_after_weeks_active: int = Field(default=_CRM.commitment_after_weeks_active, ge=1, le=520)
     dissolution_after_days_idle: int = Field(default=_CRM.dissolution_after_days_idle, ge=1, le=3660)
+    fast_lane: FastLaneSection | None = None
 
     @field_validator("spend_threshold_per_week", "base_discount_pct", "max_discount_pct", "heavy_user_bonus_pct",
                      mode="before")
@@ -76,8 +86,10 @@ class CrmSection(_Section):
         return problems
 
     def settings(self) -> CrmSettings:
+        lane = self.fast_lane
         return CrmSettings(**{**self.model_dump(), "sensitive_categories": frozenset(self.sensitive_categories),
-                              "loyal_coupon_budget": tuple(self.loyal_coupon_budget)})
+                              "loyal_coupon_budget": tuple(self.loyal_coupon_budget),
+                              "fast_lane": None if lane is None else FastLane(**lane.model_dump())})
 
 
 class HouseholdEntry(_Section):

@@ -1,7 +1,8 @@
 """Register maps of the Modbus RTU sensors and relays; the RTU framing itself is pymodbus's job.
 
 Demo device map, unit 1 on the "io" bus: holding register 0 = cooler temperature (signed int16 in tenths
-of a degree), discrete input 0 = cooler door (1 = open), coil 0 = exit alarm relay, coil 1 = cooler lock.
+of a degree), discrete input 0 = cooler door (1 = open), coil 0 = exit alarm relay, coil 1 = cooler lock,
+coil 2 = the fast lane's gate relay (on: open).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ TEMPERATURE_REGISTER: Final = 0
 DOOR_INPUT: Final = 0
 ALARM_COIL: Final = 0
 LOCK_COIL: Final = 1
+GATE_COIL: Final = 2
 
 DEFAULT_SCALE: Final = 0.1
 INT16_MIN: Final = -0x8000

@@ -12,6 +12,7 @@ from readers.modbus import (
     DEFAULT_SCALE,
     DEFAULT_UNIT,
     DOOR_INPUT,
+    GATE_COIL,
     LOCK_COIL,
     TEMPERATURE_REGISTER,
 )
@@ -128,6 +129,12 @@ def gateway_config_text(
                     "unit": DEFAULT_UNIT,
                     "address": LOCK_COIL,
                 },
+            )
+        lane = running.plan.fast_lane
+        if lane is not None and lane.gateway == gateway:
+            lines += _table(
+                "[[actuators]]",
+                {"name": lane.actuator, "kind": "relay", "bus": "io", "unit": DEFAULT_UNIT, "address": GATE_COIL},
             )
     if io is not None:
         for gate in running.plan.exits:

@@ -4,7 +4,7 @@ Register map (the demo device map, ``readers.modbus``), on one unit (default 1):
 
 * holding register 0 — cooler temperature, signed int16 in 0.1 °C (read-only: it is a sensor);
 * discrete input 0 — cooler door contact, 1 = open;
-* coil 0 — exit alarm relay; coil 1 — cooler lock.
+* coil 0 — exit alarm relay; coil 1 — cooler lock; coil 2 — the fast lane's gate.
 
 The world sets the temperature and the door (:meth:`ModbusIoDevice.set_temperature`,
 :meth:`ModbusIoDevice.set_door`); whoever wants to see the alarm sound reads the coils

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from crm.settings import FastLane
 from ingest.storefile import StoreFile, StoreFileError, load_store_file, parse_store_file
 from simulators.errors import StorePlanError
 
@@ -117,6 +118,8 @@ class StorePlan:
     source: str = "<memory>"
     exits: tuple[ExitPlan, ...] = ()
     min_rssi: float = -75.0
+    fast_lane: FastLane | None = None
+    """The gate the fast-lane reward opens (the store file's ``[crm.fast_lane]``)."""
 
     def neighbours(self) -> dict[str, tuple[str, ...]]:
         """Zone → the zones its reader may overhear (declared either way round, so both ways)."""
@@ -188,6 +191,7 @@ def plan_from_store_file(store_file: StoreFile, source: str = "<memory>") -> Sto
             for e in store_file.exits
         ),
         min_rssi=store_file.rules.min_rssi,
+        fast_lane=store_file.crm_settings().fast_lane,
     )
 
 

@@ -126,6 +126,7 @@
       figure("Household", m.household || "—", m.joined_at ? `member since ${day(m.joined_at)}` : null),
       figure("Visits", String(m.visits), m.last_purchase ? `last purchase ${day(m.last_purchase)}` : "no purchase yet"),
       figure("Points", String(m.points))));
+    $("household").replaceChildren(...householdFigures(m.household_totals));
     const v = m.value;
     $("value-class").replaceChildren(m.abc ? badge(`class ${m.abc}`, m.abc) : "");
     $("value").replaceChildren(
@@ -152,13 +153,37 @@
     $("history").replaceChildren(table([["When"], ["Items"], ["Saved", "num"], ["Total", "num"]],
       m.history.map((t) => [day(t.at), t.items.join(", "), money(t.saved), money(t.total)])));
     $("disputes").replaceChildren(table([["Opened"], ["Item"], ["Outcome"], ["Why"]],
-      m.disputes.map((d) => [day(d.opened_at), d.tag, badge(d.status), d.resolution || d.reason])));
+      m.disputes.map((d) => [day(d.opened_at), d.tag, d.status === "needs_human" ? decideDispute(m, d) : badge(d.status),
+        d.resolution || d.reason])));
     $("transitions").replaceChildren(...(m.stage.transitions.length
       ? m.stage.transitions.slice(0, 4).map(decision) : [empty("No stage change yet.")]));
     const shown = m.decisions.slice(0, MAX_DECISIONS);
     $("decisions").replaceChildren(...(shown.length ? shown.map(decision) : [empty("No automatic decision yet.")]));
     $("decisions-summary").textContent = m.decisions.length > shown.length
       ? `latest ${shown.length} of ${m.decisions.length}` : "rule, data, context and reason";
+  }
+
+  function householdFigures(h) {
+    if (!h) return [];
+    return [el("h3", {}, `Household: ${h.name}`), el("div", { class: "figures" },
+      figure("Members", String(h.members.length), h.members.map((x) => x.name).join(", ")),
+      figure("Spent", money(h.historical), "all purchases"),
+      figure("Current", money(h.current), "the current window"),
+      figure("Visits", String(h.visits), `${h.purchases} purchases`))];
+  }
+
+  // A dispute the decision table left to a person: staff refund it or keep the charge; the outcome is published.
+  function decideDispute(m, d) {
+    const note = el("span", { class: "muted" });
+    const decide = (status) => async () => {
+      try {
+        await getJson(`/api/disputes/${d.id}/resolve`, { method: "POST", body: JSON.stringify({ status }) });
+        showMember(await getJson(`/api/members/${encodeURIComponent(m.id)}/crm`));
+      } catch (err) { note.textContent = err.message; }
+    };
+    return el("span", { class: "decide" }, badge(d.status),
+      el("button", { type: "button", class: "button quiet", onclick: decide("refunded") }, "Refund"),
+      el("button", { type: "button", class: "button quiet", onclick: decide("kept") }, "Keep"), note);
   }
 
   function decision(d) {

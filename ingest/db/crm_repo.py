@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from crm.model import Consent, Deal, DecisionRecord, Offer
+from crm.settings import CrmSettings
 from ingest.db import schema as t
 from ingest.db.admin import _bump, _upsert
 from ingest.db.errors import DatabaseError, NotFound
+from ingest.storefile_crm import CrmSection
 
 if TYPE_CHECKING:
     from ingest.storefile import StoreFile
@@ -65,8 +67,15 @@ def seed_crm(conn: Connection, store_file: StoreFile) -> None:
         values = {"household": member.household, "joined_at": member.joined_at, "consent": dict(consent),
                   "max_contacts_per_week": member.max_contacts_per_week}
         changed |= _upsert(conn, t.members, {"id": member.id}, values)
+    changed |= _upsert(conn, t.crm_settings, {"store": store}, {"settings": store_file.crm.model_dump(mode="json")})
     if changed:
         _bump(conn)
+
+
+def crm_settings(conn: Connection, store: str) -> CrmSettings:
+    """The store file's ``[crm]`` thresholds as ingest seeded them (the documented defaults before it has)."""
+    raw = conn.execute(select(t.crm_settings.c.settings).where(t.crm_settings.c.store == store)).scalar()
+    return CrmSection.model_validate(raw).settings() if isinstance(raw, Mapping) else CrmSettings()
 
 
 # -- reads -------------------------------------------------------------------------------------------
@@ -259,6 +268,29 @@ def resolve_dispute(conn: Connection, dispute_id: int, status: str, rule: str, r
         context={"opened_at": row.opened_at.isoformat(), "reason": row.reason}))
 
 
+def queue_event(conn: Connection, store: str, kind: str, at: datetime, data: Mapping[str, Any]) -> None:
+    """A business event decided outside ingest; ingest publishes it (:func:`take_events`) after this commits."""
+    conn.execute(insert(t.event_outbox).values(store=store, type=kind, at=at, data=dict(data)))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    store: str
+    type: str
+    at: datetime
+    data: dict[str, Any]
+
+
+def take_events(conn: Connection, store: str, now: datetime, limit: int = 100) -> list[QueuedEvent]:
+    """The store's unpublished events, oldest first, marked published at ``now`` in the caller's transaction."""
+    c = t.event_outbox.c
+    rows = conn.execute(select(t.event_outbox).where(c.published_at.is_(None), c.store == store)
+                        .order_by(c.id).limit(limit)).all()
+    if rows:
+        conn.execute(update(t.event_outbox).where(c.id.in_([r.id for r in rows])).values(published_at=now))
+    return [QueuedEvent(r.store, r.type, r.at, dict(r.data)) for r in rows]
+
+
 def add_campaign(conn: Connection, store: str, campaign_id: str, name: str, cost: Decimal,
                  started_at: datetime, ended_at: datetime | None = None) -> None:
     if cost < 0 or not cost.is_finite():
@@ -279,8 +311,28 @@ def record_put_back(conn: Connection, store: str, member: str, tag: str, sku: st
 
 
 __all__ = [
-    "CONSENT_RULE", "CampaignRow", "DisputeRow", "MemberCrmRow", "OfferRow", "add_campaign", "campaigns", "consent_of",
+    "CONSENT_RULE",
+    "CampaignRow",
+    "DisputeRow",
+    "MemberCrmRow",
+    "OfferRow",
+    "QueuedEvent",
+    "add_campaign",
+    "campaigns",
+    "consent_of",
+    "crm_settings",
     "deals",
-    "disputes", "member_decisions", "member_offers", "member_row", "member_rows", "open_dispute",
-    "record_decision", "record_put_back", "resolve_dispute", "seed_crm", "set_consent",
+    "disputes",
+    "member_decisions",
+    "member_offers",
+    "member_row",
+    "member_rows",
+    "open_dispute",
+    "queue_event",
+    "record_decision",
+    "record_put_back",
+    "resolve_dispute",
+    "seed_crm",
+    "set_consent",
+    "take_events",
 ]

@@ -438,5 +438,26 @@ put_backs = Table(
     Column("sku", String(NAME), nullable=False),
 )
 
+crm_settings = Table(
+    "crm_settings",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("settings", JSON, nullable=False),
+)
+"""The store file's ``[crm]`` section as ingest seeded it, so the dashboard measures with the store's thresholds."""
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("published_at", UtcDateTime),
+)
+"""Business events decided outside ingest (a dispute decided on the dashboard): ingest publishes them."""
+
 Index("ix_items_sku_status_zone", items.c.sku, items.c.status, items.c.last_zone)
 Index("ix_alerts_open", alerts.c.cleared_at, alerts.c.kind)
+Index("ix_event_outbox_pending", event_outbox.c.published_at, event_outbox.c.id)

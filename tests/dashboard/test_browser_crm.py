@@ -55,6 +55,8 @@ def test_member_and_marketing_pages(crm_dashboard: str, chromium: Any, tmp_path:
     page.wait_for_selector("#stages li.current", timeout=10_000)
     assert page.locator("#stages li.current").inner_text() == "commitment"
     assert "Organic milk 1 l" in page.locator("#cycles").inner_text()
+    household = page.locator("#household").inner_text()  # Ada and Ben's household added up
+    assert "Household: H-1" in household and "Ben Lovelace" in household
     offers = page.locator("#offers").inner_text()
     assert "Free-range eggs 6" in offers and "redeemed" in offers
     assert page.locator("#decisions .decision").count() >= 1

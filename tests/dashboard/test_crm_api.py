@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from crm.model import Consent
 from ingest.db import crm_repo, repo
@@ -248,3 +248,63 @@ def test_campaigns_need_an_admin_and_count_members_acquired(crm_db_url: str) -> 
         assert c.post("/api/campaigns", auth=ADMIN, json=bad).status_code == 422
         names = [x["name"] for x in c.get("/api/marketing", auth=OPERATOR).json()["acquisition"]["campaigns"]]
         assert names == ["Spring flyer", "Radio"] or set(names) == {"Spring flyer", "Radio"}
+
+
+def test_a_person_decides_what_the_table_left_to_them_and_both_outcomes_are_queued_for_publishing(
+        crm_db_url: str) -> None:
+    url = crm_db_url
+    with api_client(url) as c:
+        # Cleo bought store milk once before this sale: ambiguous, a person decides
+        tag = _line_tag(c, "T-crm-M-1003-1", "SB-MILK")
+        queued = c.post("/api/disputes", auth=OPERATOR,
+                        json={"member": "M-1003", "transaction_id": "T-crm-M-1003-1", "tag": tag}).json()
+        assert queued["status"] == "needs_human"
+        path = f"/api/disputes/{queued['id']}/resolve"
+        assert c.post(path, auth=OPERATOR, json={"status": "needs_human"}).status_code == 422
+        done = c.post(path, auth=OPERATOR, json={"status": "refunded", "reason": "her partner took it"})
+        assert done.status_code == 200, done.text
+        assert (done.json()["status"], done.json()["rule"], done.json()["reason"]) == (
+            "refunded", "staff_decision", "decided by operator: her partner took it")
+        assert c.post(path, auth=OPERATOR, json={"status": "kept"}).status_code == 409
+        assert c.post("/api/disputes/9999/resolve", auth=OPERATOR, json={"status": "kept"}).status_code == 404
+        cleo = c.get("/api/members/M-1003/crm", auth=OPERATOR).json()
+        assert (cleo["disputes"][0]["status"], cleo["disputes"][0]["rule"]) == ("refunded", "staff_decision")
+        waiting = [a for a in c.get("/api/alerts", auth=OPERATOR).json() if a["kind"] == "dispute_needs_human"]
+        assert [a["cleared_at"] is not None for a in waiting] == [True]
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            queued_events = conn.execute(select(t.event_outbox).order_by(t.event_outbox.c.id)).all()
+    finally:
+        engine.dispose()
+    assert [(e.type, e.data["kind"], e.data["outcome"], e.data["decided_by"]) for e in queued_events] == [
+        ("dispute", "dispute_queued", "needs_human", "rules"), ("dispute", "dispute_resolved", "refunded", "operator")]
+    assert all(e.published_at is None for e in queued_events)  # ingest publishes them
+
+
+def test_a_household_adds_up_its_members(client: TestClient) -> None:
+    ada = client.get("/api/members/M-1001/crm", auth=OPERATOR).json()
+    ben = client.get("/api/members/M-1002/crm", auth=OPERATOR).json()
+    home = ada["household_totals"]
+    assert home == ben["household_totals"]
+    assert (home["id"], [m["name"] for m in home["members"]]) == ("H-1", ["Ada Lovelace", "Ben Lovelace"])
+    assert Decimal(home["historical"]) == Decimal(ada["value"]["historical"]) + Decimal(ben["value"]["historical"])
+    assert Decimal(home["current"]) == Decimal(ada["value"]["current"]) + Decimal(ben["value"]["current"])
+    assert home["purchases"] == ada["transaction_count"] + ben["transaction_count"] > 0
+    assert home["visits"] == ada["visits"] + ben["visits"] > 0
+    assert client.get("/api/members/M-1003/crm", auth=OPERATOR).json()["household_totals"] is None
+
+
+def test_the_pages_measure_with_the_store_files_crm_settings(crm_db_url: str) -> None:
+    url = crm_db_url
+    with api_client(url) as c:
+        assert c.get("/api/members/M-1001/crm", auth=OPERATOR).json()["value"]["window_days"] == 90  # defaults
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:  # as ingest seeds it from the store file's [crm]
+                conn.execute(insert(t.crm_settings).values(store=STORE, settings={"current_window_days": 30}))
+        finally:
+            engine.dispose()
+        ada = c.get("/api/members/M-1001/crm", auth=OPERATOR).json()
+    assert ada["value"]["window_days"] == 30
+    assert Decimal(ada["value"]["current"]) < Decimal(ada["value"]["historical"])

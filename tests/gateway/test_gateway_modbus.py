@@ -1,5 +1,5 @@
 """The gateway against a real pymodbus RTU server on a null modem: sensor samples reach ingest, and
-alarm/lock commands switch the coils and are acknowledged."""
+alarm/lock/open commands switch the coils and are acknowledged."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contract import Ack, Command, SensorsBatch, decode, encode
 from contract.topics import gateway_topic
 from gateway.config import load_config
 from gateway.service import Gateway
+from readers.modbus import GATE_COIL
 from silentcommerce.mqtt import MqttLink
 from simulators.modbus_device import ModbusIoDevice
 from tests.fixtures.broker import RunningBroker
@@ -58,6 +59,12 @@ name = "cooler-1-lock"
 kind = "lock"
 bus = "io"
 address = 1
+
+[[actuators]]
+name = "fast-lane-gate"
+kind = "relay"
+bus = "io"
+address = 2
 """
     gateway = Gateway(load_config(gateway_toml(broker, tmp_path, buses=buses), environ={}))
     gateway.start()
@@ -106,12 +113,16 @@ address = 1
         lock = alarm.model_copy(update={"id": "lock-1", "action": "lock", "target": "cooler-1-lock"})
         sender.publish(topic, encode(lock)).wait(5)
         wait(lambda: device.lock, what="the lock coil on")
+        gate = alarm.model_copy(update={"id": "open-1", "action": "open", "target": "fast-lane-gate"})
+        sender.publish(topic, encode(gate)).wait(5)
+        wait(lambda: device.coil(GATE_COIL), what="the fast lane's gate open")
+        wait(lambda: not device.coil(GATE_COIL), timeout=5, what="the gate closed again after its duration")
 
         def acks() -> dict[str, Ack]:
             return {a.id: a for a in (decode(Ack, m.payload) for m in ingest_subscriber.received("/ack"))}
 
-        wait(lambda: {"alarm-1", "lock-1"} <= set(acks()), what="acks")
-        assert acks()["alarm-1"].ok and acks()["lock-1"].ok
+        wait(lambda: {"alarm-1", "lock-1", "open-1"} <= set(acks()), what="acks")
+        assert acks()["alarm-1"].ok and acks()["lock-1"].ok and acks()["open-1"].ok
         assert device.coil_writes[:2] == [(0, True), (0, False)]
         seqs = sorted(decode(SensorsBatch, m.payload).seq for m in ingest_subscriber.received("/sensors"))
         seqs = sorted(seqs + [a.seq for a in acks().values() if a.seq is not None])

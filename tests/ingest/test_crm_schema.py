@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, insert, inspect, select
 
 from crm.model import Consent
+from crm.settings import CrmSettings
 from ingest.db import crm_repo
 from ingest.db import schema as t
 from ingest.db.admin import bind_tag, config_version, seed_from_store_file
@@ -228,3 +229,20 @@ def test_seeding_twice_and_withdrawing_consent(engine: Engine, demo: dict[str, A
         assert len(crm_repo.deals(conn, "demo", at=T0)) == 4
         assert [d.rule for d in crm_repo.member_decisions(conn, "M-1001")] == [crm_repo.CONSENT_RULE]
     assert row is not None and row.consent == Consent() and row.household == "H-LOVELACE"
+
+
+def test_ingest_seeds_the_crm_settings_the_dashboard_measures_with(demo: dict[str, Any], engine: Engine) -> None:
+    store_file = parse_store_file(demo)
+    with engine.begin() as conn:
+        assert crm_repo.crm_settings(conn, "demo") == CrmSettings()  # before the first seed: the defaults
+        seed_from_store_file(conn, store_file)
+        assert crm_repo.crm_settings(conn, "demo") == store_file.crm_settings()
+    assert store_file.crm_settings().fast_lane is not None  # the demo opens its fast lane's gate
+
+
+def test_the_fast_lane_must_be_one_of_the_stores_zones(demo: dict[str, Any]) -> None:
+    data = copy.deepcopy(demo)
+    data["crm"]["fast_lane"]["zone"] = "lane-9"
+    assert "crm.fast_lane.zone: 'lane-9' is not the name of any of [[zones]]" in _problems(data)
+    data["crm"]["fast_lane"] = {"zone": "lane-2", "gateway": "gw1", "actuator": "gate", "open_s": 0}
+    assert "crm.fast_lane.open_s" in _problems(data)

@@ -62,7 +62,8 @@ def test_every_device_has_a_port_and_the_gateway_config_loads(store: RunningStor
         ("cooler-1-temp", "temperature", 0),
         ("cooler-1-door", "door", 0),
     }
-    assert {(a.name, a.address) for a in config.actuators} == {("exit-alarm", 0), ("cooler-1-lock", 1)}
+    assert {(a.name, a.address) for a in config.actuators} == {
+        ("exit-alarm", 0), ("cooler-1-lock", 1), ("fast-lane-gate", 2)}  # the demo's [crm.fast_lane] gate
     assert [d.name for d in config.displays] == ["lane-1-display", "lane-2-display"]
     assert config.gateway.store == "demo" and config.mqtt.port == 1884
 
