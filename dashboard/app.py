@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboard import admin, api, crm_api, live, login
+from dashboard import admin, api, crm_api, crm_member, live, login
 from dashboard.auth import AuthState, Operator
 from dashboard.hub import LiveHub
 from dashboard.identify import make_resolver
@@ -89,6 +89,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(crm_api.router)
     app.include_router(crm_api.pages)
+    app.include_router(crm_member.router)  # authorised by the member's signed link, not by a login
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -111,9 +112,10 @@ def create_app(settings: DashboardSettings) -> FastAPI:
 
 
 async def _sign_in_page_for_browsers(request: Request, exc: Exception) -> Response:
-    """A page (not the API) asked for by a browser without a login goes to the sign-in page, then back."""
+    """A page (not the API) asked for by a browser without a login goes to the sign-in page, then back; not a
+    member's own page, whose only key is its link (a staff sign-in cannot help there)."""
     assert isinstance(exc, StarletteHTTPException)
-    wants_page = request.method == "GET" and not request.url.path.startswith("/api/")
+    wants_page = request.method == "GET" and not request.url.path.startswith(("/api/", "/me/"))  # /me: no login
     if exc.status_code == 401 and wants_page and "text/html" in request.headers.get("accept", ""):
         return RedirectResponse("/login?next=" + quote(request.url.path, safe="/"), status_code=303)
     return await http_exception_handler(request, exc)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from crm.figures import Campaign, unit_acquisition_cost
@@ -34,6 +35,8 @@ from dashboard.crm_schemas import (
     GridCellOut,
     HouseholdMemberOut,
     HouseholdOut,
+    LinkIn,
+    LinkOut,
     ListOut,
     MarketingOut,
     MemberCrmOut,
@@ -59,6 +62,7 @@ from dashboard.crm_view import (
 )
 from dashboard.crm_writes import DisputeResult, dispute, resolve_by_staff
 from dashboard.deps import DbEngine, Settings
+from dashboard.member_link import link_secret, sign
 from dashboard.schemas import money
 from ingest.db import crm_repo, repo
 from ingest.db.errors import DatabaseError, NotFound
@@ -80,7 +84,7 @@ def _history(conn: Connection, store: str | None, now: datetime) -> StoreHistory
     return reads.load_history(conn, found, now)
 
 
-def _decision(d: Any) -> DecisionOut:
+def decision_out(d: Any) -> DecisionOut:
     return DecisionOut(kind=d.kind, rule=d.rule, reason=d.reason, at=d.at, data={k: str(v) for k, v in d.data.items()},
                        context={k: str(v) for k, v in d.context.items()})
 
@@ -105,16 +109,13 @@ def _member_out(conn: Connection, row: crm_repo.MemberCrmRow, profile: repo.Memb
     figures = member_figures(h, store, member)
     v = figures.value
     names = {sku: p.name for sku, p in h.products.items()}
-    transitions = [_decision(d) for d in figures.transitions]
+    transitions = [decision_out(d) for d in figures.transitions]
     lists = reads.member_lists(conn, member)
     return MemberCrmOut(
         id=member, name=row.name, household=row.household,
         household_totals=None if row.household is None else household_out(conn, h, store, row.household),
         joined_at=row.joined_at,
-        consent=ConsentOut(offers=row.consent.offers, reminders=row.consent.reminders,
-                           data_sharing=row.consent.data_sharing,
-                           changed_at=datetime.fromisoformat(row.consent_changed_at) if row.consent_changed_at
-                           else None),
+        consent=consent_out(row),
         max_contacts_per_week=row.max_contacts_per_week, visits=profile.visits, points=profile.points,
         transaction_count=profile.transaction_count, total_spent=money(profile.total_spent),
         last_purchase=profile.last_purchase,
@@ -131,25 +132,39 @@ def _member_out(conn: Connection, row: crm_repo.MemberCrmRow, profile: repo.Memb
         cycles=[CycleOut(sku=sku, name=names.get(sku, sku), mean_interval_days=format(days.quantize(Decimal("0.1")), "f"),
                          count=count, last=last, next_due=due)
                 for sku, days, count, last, due in figures.cycles],
-        offers=[OfferOut(id=o.offer.id, sku=o.offer.sku, name=names.get(o.offer.sku, o.offer.sku), kind=o.offer.kind,
-                         discount_abs=money(o.offer.discount_abs), deal_id=o.offer.deal_id,
-                         active_from=o.offer.active_from, active_to=o.offer.active_to, status=o.status,
-                         reason=o.offer.reason, redeemed_at=o.redeemed_at, transaction_id=o.transaction_id)
-                for o in crm_repo.member_offers(conn, member)],
+        offers=offers_out(conn, member, names),
         lists=[ListOut(id=r.id, period_start=r.period_start, generated_at=r.generated_at,
                        offers=len((r.content or {}).get("offers", [])),
                        refusals=[{k: None if x is None else str(x) for k, x in f.items()}
                                  for f in (r.content or {}).get("refusals", [])])
                for r in lists],
-        history=[PurchaseOut(transaction_id=tx.id, at=tx.at, items=items, total=money(Decimal(tx.total)),
-                             saved=money(Decimal(tx.saved or "0")))
-                 for tx, items in reads.member_transactions(conn, member)],
-        disputes=[DisputeOut(id=d.id, transaction_id=d.transaction_id, tag=d.tag, opened_at=d.opened_at,
-                             reason=d.reason, status=d.status, rule=d.rule, resolution=d.resolution,
-                             resolved_at=d.resolved_at)
-                  for d in crm_repo.disputes(conn, profile.store, member=member)],
-        decisions=[_decision(d) for d in crm_repo.member_decisions(conn, member)],
+        history=[PurchaseOut(transaction_id=tx.id, at=tx.at, items=[x.name for x in lines],
+                             total=money(Decimal(tx.total)), saved=money(Decimal(tx.saved or "0")))
+                 for tx, lines in reads.member_transactions(conn, member)],
+        disputes=disputes_out(conn, profile.store, member),
+        decisions=[decision_out(d) for d in crm_repo.member_decisions(conn, member)],
     )
+
+
+def consent_out(row: crm_repo.MemberCrmRow) -> ConsentOut:
+    return ConsentOut(offers=row.consent.offers, reminders=row.consent.reminders, data_sharing=row.consent.data_sharing,
+                      changed_at=datetime.fromisoformat(row.consent_changed_at) if row.consent_changed_at else None)
+
+
+def offers_out(conn: Connection, member: str, names: Mapping[str, str]) -> list[OfferOut]:
+    """The member's offers, each with why it was made."""
+    return [OfferOut(id=o.offer.id, sku=o.offer.sku, name=names.get(o.offer.sku, o.offer.sku), kind=o.offer.kind,
+                     discount_abs=money(o.offer.discount_abs), deal_id=o.offer.deal_id,
+                     active_from=o.offer.active_from, active_to=o.offer.active_to, status=o.status,
+                     reason=o.offer.reason, redeemed_at=o.redeemed_at, transaction_id=o.transaction_id)
+            for o in crm_repo.member_offers(conn, member)]
+
+
+def disputes_out(conn: Connection, store: str, member: str) -> list[DisputeOut]:
+    """The member's disputes and their outcomes, newest first."""
+    return [DisputeOut(id=d.id, transaction_id=d.transaction_id, tag=d.tag, opened_at=d.opened_at, reason=d.reason,
+                       status=d.status, rule=d.rule, resolution=d.resolution, resolved_at=d.resolved_at)
+            for d in crm_repo.disputes(conn, store, member=member)]
 
 
 def household_out(conn: Connection, h: StoreHistory, store: StoreFigures, household: str) -> HouseholdOut:
@@ -174,15 +189,33 @@ def post_consent(_: Operator, engine: DbEngine, member_id: MemberId, body: Conse
     return get_member_crm(_, engine, member_id)
 
 
+@router.post("/members/{member_id}/link", response_model=LinkOut,
+             summary="Issue a member's own link: it shows that member (and nobody else) their purchases, charges,"
+             " offers, refusals and disputes with the reasons, and lets them dispute a charge; no login needed",
+             responses={404: {"description": "No such member"}})
+def post_member_link(_: Operator, engine: DbEngine, request: Request, member_id: MemberId,
+                     body: LinkIn) -> LinkOut:
+    with engine.connect() as conn:
+        if crm_repo.member_row(conn, member_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=body.valid_days)
+    return LinkOut(member=member_id, url=f"/me/{sign(link_secret(request), member_id, expires)}", expires_at=expires)
+
+
 @router.post("/disputes", response_model=DisputeOutcomeOut, summary="A member disputes a charged item: the decision"
              " table refunds, keeps or sends it to a person, and the outcome is published",
              responses={404: {"description": "No such sale line for this member"},
                         409: {"description": "That item is already disputed"}})
 def post_dispute(_: Operator, engine: DbEngine, body: DisputeIn) -> DisputeOutcomeOut:
+    return decide_dispute(engine, body.member, body.transaction_id, body.tag, body.reason)
+
+
+def decide_dispute(engine: Engine, member: str, transaction_id: str, tag: str, reason: str) -> DisputeOutcomeOut:
+    """Open and decide the member's dispute of a charged item: 404 for no such line of theirs, 409 if disputed."""
     now = datetime.now(UTC)
     try:
         with engine.begin() as conn:
-            found = dispute(conn, body.member, body.transaction_id, body.tag, body.reason, now)
+            found = dispute(conn, member, transaction_id, tag, reason, now)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except DatabaseError as exc:
@@ -278,15 +311,15 @@ def get_marketing(_: Operator, engine: DbEngine, settings: Settings) -> Marketin
     )
 
 
-def _page(name: str) -> HTMLResponse:
+def page(name: str) -> HTMLResponse:
     return HTMLResponse((STATIC / name).read_text(encoding="utf-8"))
 
 
 @pages.get("/members", response_class=HTMLResponse)
 def member_page(_: Operator) -> HTMLResponse:
-    return _page("member.html")
+    return page("member.html")
 
 
 @pages.get("/marketing", response_class=HTMLResponse)
 def marketing_page(_: Operator) -> HTMLResponse:
-    return _page("marketing.html")
+    return page("marketing.html")

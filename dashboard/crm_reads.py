@@ -121,13 +121,15 @@ def member_lists(conn: Connection, member: str, limit: int = 10) -> list[Any]:
         select(t.personal_lists).where(pl.member == member).order_by(pl.period_start.desc()).limit(limit)))
 
 
-def member_transactions(conn: Connection, member: str, limit: int = 20) -> list[tuple[Any, list[str]]]:
-    """The member's latest transactions, newest first, each with the names of its unreturned items."""
+def member_transactions(conn: Connection, member: str, limit: int = 20) -> list[tuple[Any, list[Any]]]:
+    """The member's latest transactions, newest first, each with its unreturned lines (tag, sku, name, unit price,
+    discount, offer id)."""
     tx, ln = t.transactions.c, t.transaction_lines.c
     heads = list(conn.execute(select(t.transactions).where(tx.member == member).order_by(tx.at.desc()).limit(limit)))
-    names: dict[str, list[str]] = defaultdict(list)
+    lines: dict[str, list[Any]] = defaultdict(list)
     if heads:
-        for r in conn.execute(select(ln.transaction_id, ln.name).where(
-                ln.transaction_id.in_([h.id for h in heads]), ln.returned_at.is_(None)).order_by(ln.id)):
-            names[r.transaction_id].append(r.name)
-    return [(h, names[h.id]) for h in heads]
+        for r in conn.execute(select(ln.transaction_id, ln.tag, ln.sku, ln.name, ln.unit_price, ln.discount,
+                                     ln.offer_id).where(ln.transaction_id.in_([h.id for h in heads]),
+                                                        ln.returned_at.is_(None)).order_by(ln.id)):
+            lines[r.transaction_id].append(r)
+    return [(h, lines[h.id]) for h in heads]

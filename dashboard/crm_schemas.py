@@ -283,3 +283,54 @@ class MarketingOut(_Out):
     redemptions: list[RedemptionWeekOut]
     pairs: list[PairOut]
     members: list[MemberRowOut]
+
+
+class LinkIn(_In):
+    valid_days: int = Field(default=14, ge=1, le=90, description="How long the link works.")
+
+
+class LinkOut(_Out):
+    """A member's own link: whoever holds it sees that member's records (give it to the member only)."""
+
+    member: str
+    url: str
+    expires_at: datetime
+
+
+class MyLineOut(_Out):
+    tag: str
+    sku: str
+    name: str
+    unit_price: Money
+    discount: Money
+    offer_reason: str | None
+    dispute: str | None = Field(description="The status of this item's dispute, if the member disputed it.")
+
+
+class MyPurchaseOut(_Out):
+    transaction_id: str
+    at: datetime
+    total: Money
+    saved: Money
+    lines: list[MyLineOut]
+
+
+class MemberViewOut(_Out):
+    """What a member sees through their own link: their purchases, the charges, offers, refusals and disputes with
+    the reasons, and nothing about anybody else."""
+
+    id: str
+    name: str
+    points: int
+    link_expires_at: datetime
+    consent: ConsentOut
+    purchases: list[MyPurchaseOut]
+    offers: list[OfferOut]
+    disputes: list[DisputeOut]
+    decisions: list[DecisionOut]
+
+
+class MyDisputeIn(_In):
+    transaction_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    tag: Annotated[str, StringConstraints(min_length=1, max_length=140, to_upper=True)]
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""

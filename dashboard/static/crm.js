@@ -126,7 +126,7 @@
       figure("Household", m.household || "—", m.joined_at ? `member since ${day(m.joined_at)}` : null),
       figure("Visits", String(m.visits), m.last_purchase ? `last purchase ${day(m.last_purchase)}` : "no purchase yet"),
       figure("Points", String(m.points))));
-    $("household").replaceChildren(...householdFigures(m.household_totals));
+    $("household").replaceChildren(...householdFigures(m.household_totals), memberLinkButton(m));
     const v = m.value;
     $("value-class").replaceChildren(m.abc ? badge(`class ${m.abc}`, m.abc) : "");
     $("value").replaceChildren(
@@ -161,6 +161,20 @@
     $("decisions").replaceChildren(...(shown.length ? shown.map(decision) : [empty("No automatic decision yet.")]));
     $("decisions-summary").textContent = m.decisions.length > shown.length
       ? `latest ${shown.length} of ${m.decisions.length}` : "rule, data, context and reason";
+  }
+
+  // A link for the member to see their own records and dispute a charge (no login; it expires).
+  function memberLinkButton(m) {
+    const out = el("span", { class: "muted", id: "member-link" });
+    const issue = el("button", { type: "button", class: "button quiet" }, "Issue the member's own link");
+    issue.onclick = async () => {
+      try {
+        const link = await getJson(`/api/members/${encodeURIComponent(m.id)}/link`, { method: "POST", body: "{}" });
+        out.replaceChildren(el("a", { href: link.url, rel: "noreferrer" }, `${location.origin}${link.url}`),
+          ` (until ${day(link.expires_at)})`);
+      } catch (err) { out.textContent = err.message; }
+    };
+    return el("p", {}, issue, " ", out);
   }
 
   function householdFigures(h) {
@@ -269,8 +283,70 @@
     node.replaceChildren(...cells);
   }
 
+  // -- a member's own page (opened with their signed link; the API path carries the same token) -------------
+  const DECISION_GROUPS = [["charge", "Charges"], ["offer", "Offers"], ["refusal", "Refusals"], ["dispute", "Disputes"],
+    ["stage", "Your relationship with the store"]];
+
+  async function mePage() {
+    const api = `/api${location.pathname}`;
+    showMe(await getJson(api), api);
+  }
+
+  function showMe(m, api) {
+    $("me-h").textContent = `Hello ${m.name}`;
+    $("link-expiry").textContent = `this link works until ${day(m.link_expires_at)}`;
+    $("me-head").replaceChildren(el("div", { class: "figures" },
+      figure("Points", String(m.points)),
+      figure("Purchases", String(m.purchases.length), "the latest 20"),
+      figure("Personal offers", m.consent.offers ? "yes" : "no", m.consent.offers ? "you agreed to offers" : "you have not agreed to offers")));
+    $("purchases").replaceChildren(...(m.purchases.length ? m.purchases.map((p) => purchase(p, api)) : [empty("No purchase yet.")]));
+    $("my-offers").replaceChildren(table([["Offer"], ["Saves", "num"], ["Active"], ["Status"], ["Why"]],
+      m.offers.map((o) => [o.name, o.kind === "reward" ? "reward" : money(o.discount_abs),
+        `${day(o.active_from)} – ${day(o.active_to)}`, badge(o.status), o.reason])));
+    const itemNames = new Map(m.purchases.flatMap((p) => p.lines.map((x) => [x.tag, x.name])));
+    $("my-disputes").replaceChildren(table([["Opened"], ["Item"], ["Outcome"], ["Why"]],
+      m.disputes.map((d) => [day(d.opened_at), itemNames.get(d.tag) || d.tag, badge(d.status), d.resolution || d.reason])));
+    $("my-decisions").replaceChildren(...DECISION_GROUPS.flatMap(([kind, title]) => {
+      const shown = m.decisions.filter((d) => d.kind === kind).slice(0, MAX_DECISIONS);
+      return shown.length ? [el("h3", {}, title), el("ol", { class: "decisions", "data-kind": kind }, shown.map(decision))] : [];
+    }));
+    if (!m.decisions.length) $("my-decisions").replaceChildren(empty("No automatic decision about you yet."));
+  }
+
+  function purchase(p, api) {
+    const rows = p.lines.map((x) => [x.name, money(x.unit_price), Number(x.discount) ? `−${money(x.discount)}` : "",
+      x.offer_reason || (Number(x.discount) ? "" : "list price"),
+      x.dispute ? badge(x.dispute) : disputeButton(p, x, api)]);
+    return el("div", { class: "purchase", "data-transaction": p.transaction_id },
+      el("h3", {}, `${day(p.at)} · ${money(p.total)}${Number(p.saved) ? ` (saved ${money(p.saved)})` : ""}`),
+      table([["Item"], ["Price", "num"], ["Offer", "num"], ["Why"], ["Not yours?"]], rows));
+  }
+
+  // "I never bought that": the store decides at once and says why; the outcome is published to the store.
+  function disputeButton(p, x, api) {
+    const holder = el("span", { class: "dispute" });
+    const open = el("button", { type: "button", class: "button quiet" }, "Dispute");
+    open.onclick = () => {
+      const reason = el("input", { name: "reason", placeholder: "What happened?", "aria-label": "Why you dispute this item", maxlength: "500" });
+      const form = el("form", { class: "dispute-form" }, reason, el("button", { class: "button" }, "Send"));
+      form.onsubmit = async (ev) => {
+        ev.preventDefault();
+        try {
+          const out = await getJson(`${api}/disputes`, { method: "POST",
+            body: JSON.stringify({ transaction_id: p.transaction_id, tag: x.tag, reason: reason.value }) });
+          $("dispute-result").textContent = `${x.name}: ${out.reason}`;
+          showMe(await getJson(api), api);
+        } catch (err) { $("dispute-result").textContent = err.message; }
+      };
+      holder.replaceChildren(form);
+      reason.focus();
+    };
+    holder.append(open);
+    return holder;
+  }
+
   const page = document.body.dataset.page;
-  const run = page === "member" ? memberPage : marketingPage;
+  const run = page === "member" ? memberPage : page === "me" ? mePage : marketingPage;
   run().catch((err) => {
     const main = document.querySelector("main");
     main.prepend(el("p", { class: "error wide" }, `Could not load: ${err.message}`));

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.dashboard.conftest import serving, settings_for, signed_in_context, unreachable_mqtt
+from tests.dashboard.conftest import OPERATOR, serving, settings_for, signed_in_context, unreachable_mqtt
 from tests.dashboard.test_crm_api import crm_db_url  # noqa: F401  (the seeded history)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -68,3 +69,36 @@ def test_member_and_marketing_pages(crm_dashboard: str, chromium: Any, tmp_path:
     page.locator("#offers .badge.withdrawn").wait_for(timeout=10_000)
     assert errors == []
     context.close()
+
+
+def test_a_member_opens_their_own_link_without_a_login_and_disputes_a_charge(
+        crm_dashboard: str, tmp_path: Path, chromium: Any) -> None:
+    url = crm_dashboard
+    with httpx.Client(base_url=url, auth=OPERATOR) as staff:
+        link = staff.post("/api/members/M-1003/link", json={"valid_days": 3}).json()["url"]
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})  # no dashboard login at all
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + link)
+        page.wait_for_selector("body[data-ready='true']", timeout=10_000)
+        assert page.locator("#me-h").text_content() == "Hello Cleo Byron"
+        purchases = page.locator("#purchases .purchase")
+        assert purchases.count() == 2 and "Ada" not in page.locator("main").inner_text()
+        assert page.locator("#my-decisions").inner_text() != ""
+
+        # her very first store milk: she disputes it, the store refunds it at once and says why
+        first = purchases.last
+        first.locator("tr", has_text="Store milk 1 l").get_by_role("button", name="Dispute").click()
+        first.get_by_label("Why you dispute this item").fill("I was not there")
+        first.get_by_role("button", name="Send").click()
+        page.wait_for_function("document.getElementById('dispute-result').textContent.includes('refunded')",
+                               timeout=10_000)
+        assert "never bought this product" in page.locator("#dispute-result").inner_text()
+        page.locator("#my-disputes .badge.refunded").wait_for(timeout=10_000)
+        _shot(page, tmp_path, "member-own-page.png")
+        assert errors == []
+
+        forged = link.replace("M-1003", "M-1001")
+        assert page.goto(url + forged).status == 401
+        context.close()
