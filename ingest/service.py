@@ -572,7 +572,7 @@ class IngestService:
     def crm_tick(self, now: datetime) -> None:
         """Expire offers past their window and give members whose period is due their personal list."""
         lists, self._crm_context = self._transact(lambda conn: crm_store.tick(conn, self.store, now,
-                                                                                self.crm_settings))
+                                                                                self.crm_settings, self._crm_context))
         if lists:
             self.stats.extra["personal_lists"] = self.stats.extra.get("personal_lists", 0) + lists
 

@@ -194,6 +194,23 @@ def test_the_tick_gives_a_member_above_the_threshold_a_list_once(db: Engine) -> 
     assert len(lists) == 1 and len(decisions) == 2  # one record per offer, none repeated by the regeneration
 
 
+@pytest.mark.parametrize("price", ["25.00", "24.99"])
+def test_the_tick_judges_a_member_once_a_period_and_reads_the_history_only_then_or_hourly(
+        db: Engine, price: str) -> None:
+    buy_milk(db, price, 21, 14, 7)  # at the threshold (a list), or a cent below it (no list row, ever)
+    now = START + timedelta(hours=1)
+    with db.begin() as conn:
+        assert crm_store.due_members(conn, "teststore", START, CrmSettings()) == [MEMBER]
+        made, context = crm_store.tick(conn, "teststore", now, CrmSettings())
+        again, same = crm_store.tick(conn, "teststore", now + timedelta(minutes=59), CrmSettings(), context)
+        _, later = crm_store.tick(conn, "teststore", now + timedelta(hours=1), CrmSettings(), context)
+        lists = conn.execute(select(t.personal_lists)).all()
+    assert (made, again, len(lists)) == ((1, 0, 1) if price == "25.00" else (0, 0, 0))
+    assert context.value_class == {MEMBER: "A"} and context.checked == {MEMBER}
+    assert same is context  # nobody left to judge, context fresh: the history was not read again
+    assert later is not context and later.computed_at == now + timedelta(hours=1) and later.checked == {MEMBER}
+
+
 def test_below_the_spend_threshold_no_list_is_stored(db: Engine) -> None:
     buy_milk(db, "24.99", 21, 14, 7)
     with db.begin() as conn:
