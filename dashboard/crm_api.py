@@ -60,7 +60,7 @@ from dashboard.crm_view import (
     member_figures,
     store_figures,
 )
-from dashboard.crm_writes import DisputeResult, dispute, resolve_by_staff
+from dashboard.crm_writes import DisputeResult, dispute, resolve_by_staff, write
 from dashboard.deps import DbEngine, Settings
 from dashboard.member_link import link_secret, sign
 from dashboard.schemas import money
@@ -214,8 +214,7 @@ def decide_dispute(engine: Engine, member: str, transaction_id: str, tag: str, r
     """Open and decide the member's dispute of a charged item: 404 for no such line of theirs, 409 if disputed."""
     now = datetime.now(UTC)
     try:
-        with engine.begin() as conn:
-            found = dispute(conn, member, transaction_id, tag, reason, now)
+        found = write(engine, lambda conn: dispute(conn, member, transaction_id, tag, reason, now))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except DatabaseError as exc:
@@ -235,8 +234,7 @@ def outcome_out(found: DisputeResult) -> DisputeOutcomeOut:
 def post_dispute_resolution(who: Operator, engine: DbEngine, dispute_id: int, body: DisputeResolveIn) -> DisputeOutcomeOut:
     now = datetime.now(UTC)
     try:
-        with engine.begin() as conn:
-            found = resolve_by_staff(conn, dispute_id, body.status, body.reason, who.login, now)
+        found = write(engine, lambda conn: resolve_by_staff(conn, dispute_id, body.status, body.reason, who.login, now))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except DatabaseError as exc:

@@ -7,11 +7,14 @@ event queued in ``event_outbox`` in the same transaction (ingest sends it), and 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from contract.payloads import utc_rfc3339
 from crm.disputes import decide_dispute
@@ -20,12 +23,29 @@ from ingest.db import crm_repo
 from ingest.db import schema as t
 from ingest.db.errors import DatabaseError, NotFound
 
+T = TypeVar("T")
+WRITE_ATTEMPTS = 5
+
 DISPUTE_ALERT = "dispute_{status}"
 SEVERITY = {"refunded": "info", "kept": "info", "needs_human": "warning"}
 DISPUTE_EVENT = "dispute"
 STAFF_RULE = "staff_decision"
 """The rule of an outcome a member of staff decided (the case the decision table left to a person)."""
 BY_RULES = "rules"
+
+
+def write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction, again if SQLite refused it as locked: a transaction that read before it
+    wrote cannot wait for ingest's commit in between (WAL gives it no newer snapshot), it has to start over."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or attempt == WRITE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
