@@ -24,7 +24,7 @@ from dashboard.schemas import money
 from ingest.crm_store import catalog
 from ingest.db import crm_repo, repo
 
-router = APIRouter(tags=["member's own link"], responses={403: {"description": "Not a valid member link now"}})
+router = APIRouter(tags=["member's own link"], responses={401: {"description": "Not a valid member link now"}})
 NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 """The link is the member's key: keep it out of other sites' logs and out of shared caches."""
 
