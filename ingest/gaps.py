@@ -3,9 +3,12 @@
 A gateway numbers every message of its outbox (reads, sensors, alarms, acks) with one rising ``seq``.
 :class:`GapTracker` sees each stored ``seq`` once (repeats are dropped before it) and keeps the ones skipped.
 A skipped ``seq`` is first given ``grace_s`` to arrive on its own (a reordered or late delivery); then it is
-due for a ``resend`` request (contiguous runs become one request), asked again every ``retry_s`` at most
-``attempts`` times, and then given up as lost. A failed ``resend`` ack (the gateway no longer keeps the
-entry) gives it up at once. At most ``max_missing`` skipped ``seq`` are tracked per gateway (the oldest are
+due for a ``resend`` request (contiguous runs become one request). While it stays missing it is asked for
+again, ``retry_s`` after the first request and twice as long after each further one (at most
+``retry_max_s``): a request or its answer can be lost too (a broker killed again, a gateway offline), so a
+count of attempts would give up on batches the gateway still keeps. Only two things make a ``seq`` lost:
+the gateway's failed ``resend`` ack (it no longer keeps the entry), or ``give_up_s`` passing since the gap
+was noticed (set it to the gateway's ``keep_delivered_s``: after that the gateway has forgotten it anyway). At most ``max_missing`` skipped ``seq`` are tracked per gateway (the oldest are
 given up beyond that) and at most ``max_requests`` requests are made per call, so memory and traffic stay
 bounded whatever a gateway sends.
 
@@ -44,6 +47,7 @@ class GapStats:
 
 @dataclass(slots=True)
 class _Missing:
+    noticed_at: float
     due_at: float
     attempts: int = 0
 
@@ -52,7 +56,8 @@ class _Missing:
 class GapTracker:
     grace_s: float = 2.0
     retry_s: float = 10.0
-    attempts: int = 3
+    retry_max_s: float = 120.0
+    give_up_s: float = 3600.0
     max_missing: int = 10_000
     max_requests: int = 8
     stats: GapStats = field(default_factory=GapStats)
@@ -75,7 +80,7 @@ class GapTracker:
             tracked_from = max(last + 1, seq - self.max_missing)
             self._give_up(gateway, list(range(last + 1, tracked_from)))  # more than can be tracked
             for skipped in range(tracked_from, seq):
-                missing[skipped] = _Missing(now + self.grace_s)
+                missing[skipped] = _Missing(now, now + self.grace_s)
             self._trim(gateway)
             self.stats.noticed += seq - last - 1
             return seq - last - 1
@@ -88,18 +93,19 @@ class GapTracker:
         return 0
 
     def due(self, now: float) -> list[Resend]:
-        """The requests to make now (each missing run once per ``retry_s``); runs asked too often are given up."""
+        """The requests to make now (each missing run when its back-off ends); ``seq`` missing for longer than
+        ``give_up_s`` are given up."""
         requests: list[Resend] = []
         for gateway, missing in self._missing.items():
-            exhausted = [s for s, m in missing.items() if m.due_at <= now and m.attempts >= self.attempts]
-            self._give_up(gateway, exhausted)
+            self._give_up(gateway, [s for s, m in missing.items() if now - m.noticed_at >= self.give_up_s])
             ready = sorted(s for s, m in missing.items() if m.due_at <= now)
             for first, last in _runs(ready):
                 if len(requests) >= self.max_requests:
                     return requests
                 for seq in range(first, last + 1):
-                    missing[seq].attempts += 1
-                    missing[seq].due_at = now + self.retry_s
+                    entry = missing[seq]
+                    entry.due_at = now + min(self.retry_s * 2 ** entry.attempts, self.retry_max_s)
+                    entry.attempts += 1
                 requests.append(Resend(gateway, first, last))
                 self.stats.requests += 1
         return requests

@@ -113,7 +113,12 @@ class IngestSettings:
     gap_grace_s: float = 2.0
     """How long a missing ``seq`` may be late before the gateway is asked to send it again."""
     gap_retry_s: float = 10.0
-    gap_attempts: int = 3
+    """... asked again this long after the first request, twice as long after each further one (at most
+    ``gap_retry_max_s``) ..."""
+    gap_retry_max_s: float = 120.0
+    gap_give_up_s: float = 3600.0
+    """... until the gateway answers that it no longer keeps it, or this long after it was noticed (the gateways'
+    default ``keep_delivered_s``)."""
 
 
 @dataclass
@@ -175,7 +180,7 @@ class IngestService:
         """From the store file's ``[crm]`` section (the documented defaults without one)."""
         self._crm_context = crm_store.EMPTY_CONTEXT
         self.gaps = GapTracker(grace_s=settings.gap_grace_s, retry_s=settings.gap_retry_s,
-                               attempts=settings.gap_attempts)
+                               retry_max_s=settings.gap_retry_max_s, give_up_s=settings.gap_give_up_s)
         self._commands: CommandOutbox | None = None
         self._seqs = SequenceBook()
         """The ``(gateway, seq)`` batches taken, answered from memory (loaded from the database at start)."""

@@ -31,16 +31,26 @@ def test_missing_runs_are_requested_after_the_grace_once_per_retry_and_filled() 
     assert gaps.stats.filled == 3
 
 
-def test_a_seq_asked_for_too_often_is_given_up_and_reported_once() -> None:
-    gaps = GapTracker(grace_s=1.0, retry_s=1.0, attempts=2)
+def test_unanswered_requests_back_off_and_keep_going_until_the_gateway_would_have_forgotten() -> None:
+    """Requests lost to a broker killed again must not make ingest give up on a batch the gateway still keeps."""
+    gaps = GapTracker(grace_s=1.0, retry_s=1.0, retry_max_s=4.0, give_up_s=30.0)
     gaps.observe("gw1", 1, now=0.0)
     gaps.observe("gw1", 3, now=0.0)
-    assert gaps.due(now=1.0) == [Resend("gw1", 2, 2)]
-    assert gaps.due(now=2.0) == [Resend("gw1", 2, 2)]
-    assert gaps.due(now=3.0) == []
+    asked = [t for t in range(0, 40) if gaps.due(now=float(t)) == [Resend("gw1", 2, 2)]]
+    assert asked == [1, 2, 4, 8, 12, 16, 20, 24, 28]  # back-off 1, 2, 4, then capped at 4 s; none after 30 s
     assert gaps.take_lost() == {"gw1": [2]}
     assert gaps.take_lost() == {}
     assert gaps.stats.lost == 1 and gaps.missing("gw1") == []
+
+
+def test_a_seq_filled_after_many_lost_requests_is_counted_filled_not_lost() -> None:
+    gaps = GapTracker(grace_s=0.0, retry_s=1.0, retry_max_s=2.0, give_up_s=3600.0)
+    gaps.observe("gw1", 1, now=0.0)
+    gaps.observe("gw1", 3, now=0.0)
+    for t in range(0, 600, 2):  # ten minutes of requests nobody answers
+        gaps.due(now=float(t))
+    gaps.observe("gw1", 2, now=600.0)
+    assert (gaps.stats.filled, gaps.stats.lost, gaps.missing("gw1")) == (1, 0, [])
 
 
 def test_a_refused_resend_gives_up_what_is_still_missing_in_its_range() -> None:
