@@ -24,8 +24,10 @@ tick (whichever is later), never a clock.
   ``reorder_below`` items (so one stray item on a wrong shelf is not "low stock"). Below ``reorder_below``:
   :class:`StockLow`, once; back at or above: :class:`StockRestored`.
 
-Costs: a sighting is O(1); a cycle close is proportional to the zone's tags; memory holds one record per
-in-store item plus the tags of the open and previous cycles.
+Costs: a sighting is O(1); a cycle close is proportional to the zone's tags, never to the whole stock; the
+start is O(1). Memory holds one record per item read since the start plus the tags of the open and previous
+cycles; the start stock is kept as given (not copied) and an item of it gets its record when it is first read.
+Only the one close that finds the never-read start stock missing walks all of it, and reports those items.
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ class InventoryCycles:
     ``stock``: tag -> SKU of the in-store items at the start (they are missing if never read);
     ``missing``: those of them already missing (not missing again; read, they are found);
     ``locations``: tag -> their last known zone; ``taken(tag)``: the item is sold or in a basket (not stock on a
-    shelf, and never missing).
+    shelf, and never missing). ``stock`` and ``locations`` are kept, not copied (a large store has a million
+    items): the caller hands them over and does not change them afterwards.
     """
 
     def __init__(
@@ -156,9 +159,13 @@ class InventoryCycles:
         self._items: dict[str, _Item] = {}
         self._buckets: dict[int, set[str]] = {}
         """Cycle number -> in-store, not missing items last read in that cycle."""
-        self._start_stock = dict(stock or {}) if settings is not None else {}
-        self._locations = dict(locations or {}) if settings is not None else {}
+        self._start_stock: Mapping[str, str] = (stock or {}) if settings is not None else {}
+        self._locations: Mapping[str, str] = (locations or {}) if settings is not None else {}
         self._start_missing = frozenset(missing) if settings is not None else frozenset()
+        self._start_due = True
+        """The never-read start stock is not yet missing: its first cycle has not been decided."""
+        self._dropped: set[str] = set()
+        """Start stock found sold when deciding missing items: no longer stock (read again, it is a new item)."""
         self._now: datetime | None = None
         self._first = 0
         """The partial cycle the rules started in."""
@@ -196,7 +203,7 @@ class InventoryCycles:
             return out
         tag, at = s.tag, s.at
         cycle = self._cycle_of(at)
-        item = self._items.get(tag)
+        item = self._items.get(tag) or self._from_start(tag)
         if item is None:
             item = self._items[tag] = _Item(s.ref, None, None, cycle)
             _add(self._buckets, cycle, tag)
@@ -244,7 +251,10 @@ class InventoryCycles:
 
     def is_missing(self, tag: str) -> bool:
         item = self._items.get(tag)
-        return item is not None and item.missing
+        if item is not None:
+            return item.missing
+        return self._now is not None and self._unread(tag) is not None and not self._taken(tag) and (
+            tag in self._start_missing or not self._start_due)
 
     # -- cycles ----------------------------------------------------------------------------------
 
@@ -272,18 +282,29 @@ class InventoryCycles:
         return out
 
     def _start(self, now: datetime) -> None:
+        """The first cycle is the one of the first time seen; the start stock waits in it without records."""
         self._now = now
         self._first = self._cycle_of(now)
         self._closed = self._first - 1
-        for tag, sku in self._start_stock.items():
-            if sku in self._products and not self._taken(tag):
-                gone = tag in self._start_missing
-                self._items[tag] = _Item(sku, self._locations.get(tag), None, self._first, missing=gone)
-                if not gone:
-                    self._buckets.setdefault(self._first, set()).add(tag)
-        self._start_stock.clear()
-        self._locations.clear()
-        self._start_missing = frozenset()
+
+    def _unread(self, tag: str) -> str | None:
+        """The SKU of a start-stock item never read since the start and not dropped; None for any other tag."""
+        sku = self._start_stock.get(tag)
+        if sku is None or tag in self._items or tag in self._dropped:
+            return None
+        product = self._products.get(sku)
+        return product.sku if product is not None else None
+
+    def _from_start(self, tag: str) -> _Item | None:
+        """The record of a start-stock item read for the first time: as if it had been made at the start."""
+        sku = self._unread(tag)
+        if sku is None or self._taken(tag):
+            return None  # taken at its first read: not stock, as if dropped at the start
+        gone = tag in self._start_missing or not self._start_due
+        item = self._items[tag] = _Item(sku, self._locations.get(tag), None, self._first, missing=gone)
+        if not gone:
+            _add(self._buckets, self._first, tag)
+        return item
 
     def _close(self, cycle: int, out: list[Decision]) -> None:
         assert self.settings is not None
@@ -356,13 +377,31 @@ class InventoryCycles:
                 out.append(StockRestored(sku, name, count, end))
 
     def _missing(self, through: int, at: datetime, out: list[Decision]) -> None:
-        """Items last read in cycle ``through`` or earlier are missing now."""
-        for cycle in sorted(c for c in self._buckets if c <= through):
-            for tag in sorted(self._buckets.pop(cycle)):
-                item = self._items[tag]
-                if self._taken(tag):
-                    del self._items[tag]  # sold: no longer stock, never missing
-                    continue
-                item.missing = True
-                out.append(ItemMissing(tag, item.sku, item.zone, item.last_at, at))
+        """Items last read in cycle ``through`` or earlier are missing now (the never-read start stock with the
+        first cycle: this is the one walk over the whole start stock)."""
+        cycles = {c for c in self._buckets if c <= through}
+        if self._start_due and through >= self._first:
+            cycles.add(self._first)
+        for cycle in sorted(cycles):
+            tags = self._buckets.pop(cycle, set())
+            if cycle == self._first and self._start_due:
+                tags.update(tag for tag in self._start_stock
+                            if tag not in tags and tag not in self._start_missing and self._unread(tag) is not None)
+                self._start_due = False
+            for tag in sorted(tags):
+                self._went_missing(tag, at, out)
+
+    def _went_missing(self, tag: str, at: datetime, out: list[Decision]) -> None:
+        item = self._items.get(tag)
+        if self._taken(tag):  # sold: no longer stock, never missing
+            if item is not None:
+                del self._items[tag]
+            if tag in self._start_stock:
+                self._dropped.add(tag)
+            return
+        if item is None:  # start stock never read
+            out.append(ItemMissing(tag, self._start_stock[tag], self._locations.get(tag), None, at))
+            return
+        item.missing = True
+        out.append(ItemMissing(tag, item.sku, item.zone, item.last_at, at))
 

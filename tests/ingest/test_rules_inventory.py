@@ -251,6 +251,44 @@ def test_sold_items_are_never_missing() -> None:
     assert [d.tag for d in of(ItemMissing, out)] == [MILK[1]]
 
 
+def test_start_stock_first_read_after_it_went_missing_is_found_and_the_unread_rest_stays_missing() -> None:
+    stock = {MILK[0]: "MILK-1L", MILK[1]: "MILK-1L"}
+    inv = inventory(stock=stock, locations={MILK[0]: "backroom"}, missing_after=1)
+    out = run(inv, [62.0, read(MILK[0], "shelf-dairy", 70)])
+    assert [d.tag for d in of(ItemMissing, out)] == [MILK[0], MILK[1]]
+    assert of(ItemFound, out) == [ItemFound(MILK[0], "MILK-1L", "shelf-dairy", t(70))]
+    assert not inv.is_missing(MILK[0])
+    assert inv.is_missing(MILK[1])
+    assert stock == {MILK[0]: "MILK-1L", MILK[1]: "MILK-1L"}  # handed over, not changed
+
+
+def test_start_stock_sold_when_it_would_go_missing_is_not_found_when_returned_and_read() -> None:
+    sold = {MILK[0]}
+    inv = InventoryCycles(ZONES, PRODUCTS, InventorySettings(cycle_s=CYCLE, missing_after_cycles=1),
+                          stock={MILK[0]: "MILK-1L", MILK[1]: "MILK-1L"}, taken=sold.__contains__)
+    out = run(inv, [-1.0, 62.0])
+    assert [d.tag for d in of(ItemMissing, out)] == [MILK[1]]
+    sold.clear()  # returned to the store
+    assert not inv.is_missing(MILK[0])
+    assert of(ItemFound, run(inv, [read(MILK[0], "shelf-dairy", 70)])) == []
+
+
+def test_closing_cycles_does_not_walk_the_start_stock_until_it_goes_missing() -> None:
+    asked: list[str] = []
+
+    def taken(tag: str) -> bool:
+        asked.append(tag)
+        return False
+
+    stock = {f"EPC:{n:024X}": "MILK-1L" for n in range(10_000)}
+    inv = InventoryCycles(ZONES, PRODUCTS, InventorySettings(cycle_s=CYCLE, missing_after_cycles=4),
+                          stock=stock, taken=taken)
+    out = run(inv, [-1.0, *every([MILK[0]], "shelf-dairy", 0, 121), 121.0])
+    assert of(ItemMissing, out) == []
+    assert len(asked) < 100  # only the read tag was looked at, not the 10,000 of the start stock
+    assert len(of(ItemMissing, run(inv, [122.0]))) == 10_000
+
+
 def test_items_sold_through_the_engine_are_never_missing_but_the_rest_of_the_stock_is() -> None:
     eng = StoreEngine(ZONES, PRODUCTS, inventory=InventorySettings(cycle_s=CYCLE, missing_after_cycles=2),
                       stock={MILK[0]: "MILK-1L", MILK[1]: "MILK-1L"}, locations={MILK[0]: "shelf-dairy"})
