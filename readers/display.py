@@ -7,6 +7,7 @@ what the gateway sends; ``DisplayDecoder`` and ``DisplayScreen`` are what a simu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -26,12 +27,16 @@ LINE_UPPER: Final = 1
 LINE_LOWER: Final = 2
 LINE_SELECTORS: Final[dict[int, int]] = {LINE_UPPER: ord("A"), LINE_LOWER: ord("B")}
 SELECTOR_LINES: Final[dict[int, int]] = {selector: line for line, selector in LINE_SELECTORS.items()}
+_WRITE_HEADS: Final[dict[int, bytes]] = {line: WRITE_PREFIX + bytes([sel]) for line, sel in LINE_SELECTORS.items()}
 
 DEFAULT_WIDTH: Final = 20
 MAX_TEXT: Final = 80
 """Longest line text the decoder waits for before it gives up on a missing CR."""
 
-_PRINTABLE: Final = range(0x20, 0x7F)
+# What the display cannot show: anything outside printable ASCII 20..7E. One regex scan per line replaces a
+# per-character loop, which made writing the screen the slowest codec.
+_UNPRINTABLE_TEXT: Final = re.compile(r"[^\x20-\x7e]")
+_UNPRINTABLE_BYTE: Final = re.compile(rb"[^\x20-\x7e]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,7 @@ def printable(text: str, width: int = DEFAULT_WIDTH) -> str:
     """``text`` as the display can show it: ASCII, '?' for anything else, padded or cut to ``width``."""
     if width < 1:
         raise ReaderError(f"display width {width!r} must be at least 1")
-    shown = "".join(char if ord(char) in _PRINTABLE else "?" for char in text)
-    return shown[:width].ljust(width)
+    return _UNPRINTABLE_TEXT.sub("?", text[:width]).ljust(width)
 
 
 def initialise() -> bytes:
@@ -78,19 +82,19 @@ def clear() -> bytes:
 
 def write_line(line: int, text: str, width: int = DEFAULT_WIDTH) -> bytes:
     """Write ``text`` to line 1 (upper) or 2 (lower), padded or truncated to ``width``."""
-    selector = LINE_SELECTORS.get(line)
-    if selector is None:
+    head = _WRITE_HEADS.get(line)
+    if head is None:
         raise ReaderError(f"display line {line!r} is not 1 (upper) or 2 (lower)")
     if width > MAX_TEXT:
         raise ReaderError(f"display width {width!r} exceeds {MAX_TEXT}")
-    return WRITE_PREFIX + bytes([selector]) + printable(text, width).encode("ascii") + bytes([CR])
+    return b"%s%s\r" % (head, printable(text, width).encode("ascii"))
 
 
 def show(lines: Sequence[str], width: int = DEFAULT_WIDTH) -> bytes:
     """Clear the screen, then write up to two lines from the top."""
     if len(lines) > len(LINE_SELECTORS):
         raise ReaderError(f"a 2-line display cannot show {len(lines)} lines: {list(lines)!r}")
-    return clear() + b"".join(write_line(number, text, width) for number, text in enumerate(lines, 1))
+    return CLEAR_COMMAND + b"".join([write_line(number, text, width) for number, text in enumerate(lines, 1)])
 
 
 # --- decoding ---------------------------------------------------------------------------------------------
@@ -105,12 +109,15 @@ def _write_op(buffer: bytes | bytearray, start: int) -> tuple[DisplayOp, int] | 
         raise FrameError(f"ESC Q selects line {buffer[start + 2]:02X}, expected 'A' or 'B'")
     text_start = start + 3
     end = min(len(buffer), text_start + MAX_TEXT + 1)
-    for index in range(text_start, end):
-        byte = buffer[index]
-        if byte == CR:
-            return WriteLine(line=line, text=buffer[text_start:index].decode("ascii")), index + 1 - start
-        if byte not in _PRINTABLE:
-            raise FrameError(f"line {line} text holds the control byte {byte:02X} before its CR")
+    carriage_return = buffer.find(CR, text_start, end)
+    text_end = end if carriage_return < 0 else carriage_return
+    control = _UNPRINTABLE_BYTE.search(buffer, text_start, text_end)
+    if control is not None:
+        byte = buffer[control.start()]
+        raise FrameError(f"line {line} text holds the control byte {byte:02X} before its CR")
+    if carriage_return >= 0:
+        text = buffer[text_start:carriage_return].decode("ascii")
+        return WriteLine(line=line, text=text), carriage_return + 1 - start
     if end - text_start > MAX_TEXT:
         raise FrameError(f"line {line} text runs past {MAX_TEXT} characters without a CR")
     return None

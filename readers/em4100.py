@@ -8,13 +8,14 @@ How long a card counts as present between repeats is the gateway's decision, not
 from __future__ import annotations
 
 import re
+from binascii import unhexlify
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
 from typing import Final, Literal, get_args
 
 from readers.errors import FrameError, ReaderError
-from readers.framing import LengthFramedDecoder
+from readers.framing import FrameDecoder
 
 Em4100Variant = Literal["rdm6300", "id12la"]
 VARIANTS: Final[tuple[str, ...]] = get_args(Em4100Variant)
@@ -62,6 +63,30 @@ def _check_variant(variant: str) -> None:
         raise ReaderError(f"EM4100 reader variant {variant!r} is not one of {', '.join(VARIANTS)}")
 
 
+def _card_at(buffer: bytes | bytearray, start: int, variant: str, trailers: tuple[bytes, ...]) -> CardFrame:
+    """The card in the frame at ``start``, whose length is already known to be the variant's.
+
+    Works in place so the stream decoder need not copy each frame out of its buffer first; the hex digits
+    are converted once, and the checksum digits come along as a sixth byte.
+    """
+    if buffer[start] != STX:
+        raise FrameError(f"{variant} frame starts with {buffer[start]:02X}, expected STX 02")
+    digits_end = start + 1 + UID_DIGITS + CHECKSUM_DIGITS
+    digits = bytes(buffer[start + 1 : digits_end])
+    if not _HEX_DIGITS.issuperset(digits):
+        raise FrameError(f"{variant} frame carries non-hex characters {digits!r}")
+    trailer = bytes(buffer[digits_end : digits_end + len(trailers[0])])
+    if trailer not in trailers:
+        raise FrameError(f"{variant} frame ends with {trailer!r}, expected {trailers[0]!r}")
+    card = unhexlify(digits)  # version, 4 number bytes, checksum
+    computed = reduce(xor, card[:-1])
+    sent = card[-1]
+    uid = digits[:UID_DIGITS].decode("ascii").upper()
+    if sent != computed:
+        raise FrameError(f"card {uid} checksum {sent:02X} does not match the XOR {computed:02X}")
+    return CardFrame(uid=uid, version=card[0], number=int.from_bytes(card[1:-1], "big"))
+
+
 def decode_frame(frame: bytes, variant: Em4100Variant) -> CardFrame:
     """Decode exactly one complete frame of ``variant``; raises FrameError saying what is wrong with it."""
     _check_variant(variant)
@@ -69,23 +94,10 @@ def decode_frame(frame: bytes, variant: Em4100Variant) -> CardFrame:
     length = 1 + UID_DIGITS + CHECKSUM_DIGITS + len(trailers[0])
     if len(frame) != length:
         raise FrameError(f"{variant} frame of {len(frame)} bytes, expected {length}")
-    if frame[0] != STX:
-        raise FrameError(f"{variant} frame starts with {frame[0]:02X}, expected STX 02")
-    digits = frame[1 : 1 + UID_DIGITS + CHECKSUM_DIGITS]
-    if not _HEX_DIGITS.issuperset(digits):
-        raise FrameError(f"{variant} frame carries non-hex characters {digits!r}")
-    trailer = bytes(frame[1 + UID_DIGITS + CHECKSUM_DIGITS :])
-    if trailer not in trailers:
-        raise FrameError(f"{variant} frame ends with {trailer!r}, expected {trailers[0]!r}")
-    uid = digits[:UID_DIGITS].decode("ascii")
-    sent = int(digits[UID_DIGITS:], 16)
-    computed = card_checksum(uid)
-    if sent != computed:
-        raise FrameError(f"card {uid.upper()} checksum {sent:02X} does not match the XOR {computed:02X}")
-    return card_from_uid(uid)
+    return _card_at(frame, 0, variant, trailers)
 
 
-class Em4100Decoder(LengthFramedDecoder[CardFrame]):
+class Em4100Decoder(FrameDecoder[CardFrame]):
     """Bytes in, card frames out, for any chunking of the reader's stream.
 
     A candidate frame that fails counts one ``bad_frames``; its STX is dropped and the scan resumes after
@@ -96,13 +108,14 @@ class Em4100Decoder(LengthFramedDecoder[CardFrame]):
         _check_variant(variant)
         super().__init__(bytes([STX]))
         self.variant: Em4100Variant = variant
-        self.frame_length = 1 + UID_DIGITS + CHECKSUM_DIGITS + len(TRAILERS[variant][0])
+        self._trailers = TRAILERS[variant]
+        self.frame_length = 1 + UID_DIGITS + CHECKSUM_DIGITS + len(self._trailers[0])
 
-    def _length_at(self, buffer: bytearray, start: int) -> int:
-        return self.frame_length
-
-    def _decode(self, frame: bytes) -> CardFrame:
-        return decode_frame(frame, self.variant)
+    def _parse(self, buffer: bytearray, start: int) -> tuple[CardFrame, int] | None:
+        # Every frame of a variant has the same length, so there is no header to read first.
+        if len(buffer) - start < self.frame_length:
+            return None
+        return _card_at(buffer, start, self.variant, self._trailers), self.frame_length
 
 
 def encode_card(uid: str, variant: Em4100Variant) -> bytes:

@@ -39,22 +39,26 @@ class FrameDecoder(ABC, Generic[T]):
         """The item at ``start`` and its length in bytes, None while incomplete; FrameError if broken."""
 
     def feed(self, data: bytes) -> list[T]:
-        """Add bytes from the stream; return the items completed by them (never raises)."""
+        """Add bytes from the stream; return the items completed by them (never raises).
+
+        The buffer is compacted once per call, not per frame: frames are parsed in place at a read offset.
+        """
         buffer = self._buffer
         buffer += data
         items: list[T] = []
+        search = self._starts.search
+        parse = self._parse
         position = 0
         while True:
-            found = self._starts.search(buffer, position)
+            found = search(buffer, position)
             if found is None:
                 self.discarded_bytes += len(buffer) - position
                 position = len(buffer)
                 break
             start = found.start()
             self.discarded_bytes += start - position
-            position = start
             try:
-                parsed = self._parse(buffer, start)
+                parsed = parse(buffer, start)
             except FrameError as error:
                 self.bad_frames += 1
                 self.discarded_bytes += 1
@@ -62,10 +66,10 @@ class FrameDecoder(ABC, Generic[T]):
                 position = start + 1
                 continue
             if parsed is None:
+                position = start
                 break
-            item, length = parsed
-            items.append(item)
-            position = start + length
+            items.append(parsed[0])
+            position = start + parsed[1]
         del buffer[:position]
         return items
 
@@ -78,11 +82,12 @@ class LengthFramedDecoder(FrameDecoder[T]):
         """Total length of the frame at ``start``, None until enough bytes tell; FrameError for a bad head."""
 
     @abstractmethod
-    def _decode(self, frame: bytes) -> T:
-        """Decode exactly one complete frame; FrameError saying what is wrong with it."""
+    def _decode_at(self, buffer: bytearray, start: int, length: int) -> T:
+        """Decode the complete frame of ``length`` bytes at ``start``, read in place rather than copied out;
+        FrameError saying what is wrong with it."""
 
     def _parse(self, buffer: bytearray, start: int) -> tuple[T, int] | None:
         length = self._length_at(buffer, start)
         if length is None or len(buffer) - start < length:
             return None
-        return self._decode(bytes(buffer[start : start + length])), length
+        return self._decode_at(buffer, start, length), length

@@ -90,7 +90,7 @@ class Command:
 UhfMessage = TagNotice | ErrorResponse | Response | Command
 
 
-def checksum(body: bytes) -> int:
+def checksum(body: bytes | bytearray) -> int:
     """Low byte of the sum of type, command, length and params (the frame minus start, checksum, end)."""
     return sum(body) & 0xFF
 
@@ -120,9 +120,9 @@ def _tag_notice(params: bytes) -> UhfMessage:
             f"tag notice with PC {pc:04X} announces a {epc_length}-byte EPC ({expected} parameter bytes) "
             f"but carries {len(params)} parameter bytes"
         )
-    epc = params[NOTICE_HEAD.size : NOTICE_HEAD.size + epc_length]
-    (crc,) = CRC_FIELD.unpack_from(params, NOTICE_HEAD.size + epc_length)
-    return TagNotice(rssi=rssi, pc=pc, epc=epc.hex().upper(), crc=crc)
+    epc_end = NOTICE_HEAD.size + epc_length
+    crc = params[epc_end] << 8 | params[epc_end + 1]
+    return TagNotice(rssi=rssi, pc=pc, epc=params[NOTICE_HEAD.size : epc_end].hex().upper(), crc=crc)
 
 
 def _error_response(params: bytes) -> UhfMessage:
@@ -148,12 +148,32 @@ _FALLBACKS: Final[dict[int, Callable[[int, bytes], UhfMessage]]] = {
 
 def _frame_length(buffer: bytes | bytearray, start: int) -> int:
     """Total length of the frame whose header starts at ``start``; raises FrameError for a bad header."""
-    _, frame_type, _, param_length = HEADER.unpack_from(buffer, start)
+    frame_type = buffer[start + 1]
     if frame_type not in FRAME_TYPES:
         raise FrameError(f"unknown frame type {frame_type:02X} (expected 00, 01 or 02)")
+    param_length = buffer[start + 3] << 8 | buffer[start + 4]
     if param_length > MAX_PARAMS:
         raise FrameError(f"declared parameter length {param_length} exceeds {MAX_PARAMS}")
-    return MIN_FRAME + int(param_length)
+    return MIN_FRAME + param_length
+
+
+def _message_at(buffer: bytes | bytearray, start: int, end: int) -> UhfMessage:
+    """The message in ``buffer[start:end]``, whose header ``_frame_length`` accepted for exactly that length.
+
+    Works in place so the stream decoder need not copy each frame out of its buffer first.
+    """
+    if buffer[end - 1] != FRAME_END:
+        raise FrameError(f"frame ends with {buffer[end - 1]:02X}, expected {FRAME_END:02X}")
+    computed = checksum(buffer[start + 1 : end - 2])
+    if computed != buffer[end - 2]:
+        raise FrameError(f"checksum {buffer[end - 2]:02X} does not match computed {computed:02X}")
+    frame_type = buffer[start + 1]
+    command = buffer[start + 2]
+    params = bytes(buffer[start + HEADER.size : end - 2])
+    parser = _PARSERS.get((frame_type, command))
+    if parser is not None:
+        return parser(params)
+    return _FALLBACKS[frame_type](command, params)
 
 
 def decode_frame(frame: bytes) -> UhfMessage:
@@ -165,17 +185,7 @@ def decode_frame(frame: bytes) -> UhfMessage:
     length = _frame_length(frame, 0)
     if len(frame) != length:
         raise FrameError(f"frame of {len(frame)} bytes, its header announces {length}")
-    if frame[-1] != FRAME_END:
-        raise FrameError(f"frame ends with {frame[-1]:02X}, expected {FRAME_END:02X}")
-    body = frame[1:-2]
-    if checksum(body) != frame[-2]:
-        raise FrameError(f"checksum {frame[-2]:02X} does not match computed {checksum(body):02X}")
-    _, frame_type, command, _ = HEADER.unpack_from(frame)
-    params = bytes(frame[HEADER.size : -2])
-    parser = _PARSERS.get((frame_type, command))
-    if parser is not None:
-        return parser(params)
-    return _FALLBACKS[frame_type](command, params)
+    return _message_at(frame, 0, length)
 
 
 class UhfDecoder(LengthFramedDecoder[UhfMessage]):
@@ -195,8 +205,8 @@ class UhfDecoder(LengthFramedDecoder[UhfMessage]):
             return None
         return _frame_length(buffer, start)
 
-    def _decode(self, frame: bytes) -> UhfMessage:
-        return decode_frame(frame)
+    def _decode_at(self, buffer: bytearray, start: int, length: int) -> UhfMessage:
+        return _message_at(buffer, start, start + length)
 
 
 # --- encoding ---------------------------------------------------------------------------------------------
