@@ -25,9 +25,10 @@ tick (whichever is later), never a clock.
   :class:`StockLow`, once; back at or above: :class:`StockRestored`.
 
 Costs: a sighting is O(1); a cycle close is proportional to the zone's tags, never to the whole stock; the
-start is O(1). Memory holds one record per item read since the start plus the tags of the open and previous
-cycles; the start stock is kept as given (not copied) and an item of it gets its record when it is first read.
-Only the one close that finds the never-read start stock missing walks all of it, and reports those items.
+start is O(1). Memory holds one record per item read since the start, the tags of the open and previous
+cycles, and the stays of the items away from their home zones only; the start stock is kept as given (not
+copied) and an item of it gets its record when it is first read. Only the one close that finds the never-read
+start stock missing walks all of it, and reports those items.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class InventoryCycles:
 
     ``stock``: tag -> SKU of the in-store items at the start (they are missing if never read);
     ``missing``: those of them already missing (not missing again; read, they are found);
-    ``locations``: tag -> their last known zone; ``taken(tag)``: the item is sold or in a basket (not stock on a
+    ``locations``: tag -> their last known zone (kept until the never-read stock goes missing); ``taken(tag)``: the item is sold or in a basket (not stock on a
     shelf, and never missing). ``stock`` and ``locations`` are kept, not copied (a large store has a million
     items): the caller hands them over and does not change them afterwards.
     """
@@ -167,6 +168,8 @@ class InventoryCycles:
         self._dropped: set[str] = set()
         """Start stock found sold when deciding missing items: no longer stock (read again, it is a new item)."""
         self._now: datetime | None = None
+        self._recent = 0
+        """The cycle number last computed (its int object is shared, see :meth:`_cycle_of`)."""
         self._first = 0
         """The partial cycle the rules started in."""
         self._closed = 0
@@ -225,13 +228,8 @@ class InventoryCycles:
         zone = self._zones.get(s.zone.name)
         if zone is None:
             return out
-        stay = zone.stays.get(tag)
-        if stay is None or abs(at - stay.last_at) > self._cycle:
-            zone.stays[tag] = _Stay(at, at)
-        elif at < stay.since:
-            stay.since = at
-        elif at > stay.last_at:
-            stay.last_at = at
+        if self._away(item.sku, zone.zone):
+            self._stay(zone, tag, at)
         if cycle > self._closed:
             _add(zone.open, cycle, tag)
         return out
@@ -256,10 +254,31 @@ class InventoryCycles:
         return self._now is not None and self._unread(tag) is not None and not self._taken(tag) and (
             tag in self._start_missing or not self._start_due)
 
+    def _away(self, sku: str, zone: Zone) -> bool:
+        """The item is on a sales floor zone that is not its product's home: only there can it be misplaced,
+        so only there is its stay kept (most items sit at home: no record per item for them)."""
+        if zone.type not in SALES_FLOOR_ZONES:
+            return False
+        product = self._products.get(sku)
+        return product is not None and bool(product.home_zones) and zone.name not in product.home_zones
+
+    def _stay(self, zone: _ZoneCycles, tag: str, at: datetime) -> None:
+        stay = zone.stays.get(tag)
+        if stay is None or abs(at - stay.last_at) > self._cycle:
+            zone.stays[tag] = _Stay(at, at)
+        elif at < stay.since:
+            stay.since = at
+        elif at > stay.last_at:
+            stay.last_at = at
+
     # -- cycles ----------------------------------------------------------------------------------
 
     def _cycle_of(self, at: datetime) -> int:
-        return ((at - EPOCH) // _MICROSECOND) // self._cycle_us
+        cycle = ((at - EPOCH) // _MICROSECOND) // self._cycle_us
+        if cycle == self._recent:
+            return self._recent  # the same int object for all the items read in a cycle, not one each
+        self._recent = cycle
+        return cycle
 
     def _start_of(self, cycle: int) -> datetime:
         return EPOCH + cycle * self._cycle
@@ -301,7 +320,7 @@ class InventoryCycles:
         if sku is None or self._taken(tag):
             return None  # taken at its first read: not stock, as if dropped at the start
         gone = tag in self._start_missing or not self._start_due
-        item = self._items[tag] = _Item(sku, self._locations.get(tag), None, self._first, missing=gone)
+        item = self._items[tag] = _Item(sku, None, None, self._first, missing=gone)  # the read gives the zone
         if not gone:
             _add(self._buckets, self._first, tag)
         return item
@@ -390,6 +409,8 @@ class InventoryCycles:
                 self._start_due = False
             for tag in sorted(tags):
                 self._went_missing(tag, at, out)
+            if cycle == self._first:
+                self._locations = {}  # only the never-read stock's ItemMissing needed them
 
     def _went_missing(self, tag: str, at: datetime, out: list[Decision]) -> None:
         item = self._items.get(tag)
