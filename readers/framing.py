@@ -5,7 +5,7 @@
 item and its length, or a FrameError. A FrameError counts one ``bad_frames``, records ``last_error``, drops
 that start byte alone and resumes right after it, so a good frame hidden inside a broken one is still found.
 Each protocol bounds the buffer by raising FrameError instead of waiting for more than its longest frame.
-``LengthFramedDecoder`` is the common case of a frame whose length is known from its first bytes.
+Protocols parse in place at ``start``, so no frame is copied out of the buffer just to be read.
 """
 
 from __future__ import annotations
@@ -73,21 +73,3 @@ class FrameDecoder(ABC, Generic[T]):
         del buffer[:position]
         return items
 
-
-class LengthFramedDecoder(FrameDecoder[T]):
-    """A ``FrameDecoder`` for frames whose total length the first bytes announce; decoded once complete."""
-
-    @abstractmethod
-    def _length_at(self, buffer: bytearray, start: int) -> int | None:
-        """Total length of the frame at ``start``, None until enough bytes tell; FrameError for a bad head."""
-
-    @abstractmethod
-    def _decode_at(self, buffer: bytearray, start: int, length: int) -> T:
-        """Decode the complete frame of ``length`` bytes at ``start``, read in place rather than copied out;
-        FrameError saying what is wrong with it."""
-
-    def _parse(self, buffer: bytearray, start: int) -> tuple[T, int] | None:
-        length = self._length_at(buffer, start)
-        if length is None or len(buffer) - start < length:
-            return None
-        return self._decode_at(buffer, start, length), length

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from readers.errors import FrameError, ReaderError
-from readers.framing import LengthFramedDecoder
+from readers.framing import FrameDecoder
 
 FRAME_START: Final = 0xBB
 FRAME_END: Final = 0x7E
@@ -188,7 +188,7 @@ def decode_frame(frame: bytes) -> UhfMessage:
     return _message_at(frame, 0, length)
 
 
-class UhfDecoder(LengthFramedDecoder[UhfMessage]):
+class UhfDecoder(FrameDecoder[UhfMessage]):
     """Bytes in, messages out, for any chunking of the module's stream.
 
     A candidate frame that fails (bad header, length, end byte or checksum) counts one ``bad_frames``; its
@@ -200,13 +200,14 @@ class UhfDecoder(LengthFramedDecoder[UhfMessage]):
     def __init__(self) -> None:
         super().__init__(bytes([FRAME_START]))
 
-    def _length_at(self, buffer: bytearray, start: int) -> int | None:
-        if len(buffer) - start < HEADER.size:
+    def _parse(self, buffer: bytearray, start: int) -> tuple[UhfMessage, int] | None:
+        available = len(buffer) - start
+        if available < HEADER.size:
             return None
-        return _frame_length(buffer, start)
-
-    def _decode_at(self, buffer: bytearray, start: int, length: int) -> UhfMessage:
-        return _message_at(buffer, start, start + length)
+        length = _frame_length(buffer, start)
+        if available < length:
+            return None
+        return _message_at(buffer, start, start + length), length
 
 
 # --- encoding ---------------------------------------------------------------------------------------------
