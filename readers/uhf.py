@@ -109,29 +109,32 @@ def gen2_crc16(data: bytes) -> int:
 # --- decoding ---------------------------------------------------------------------------------------------
 
 
-def _tag_notice(params: bytes) -> UhfMessage:
-    if len(params) < NOTICE_HEAD.size + CRC_FIELD.size:
-        raise FrameError(f"tag notice too short: {len(params)} parameter bytes, need at least 5")
-    rssi, pc = NOTICE_HEAD.unpack_from(params)
+def _tag_notice(buffer: bytes | bytearray, start: int, end: int) -> UhfMessage:
+    size = end - start
+    if size < NOTICE_HEAD.size + CRC_FIELD.size:
+        raise FrameError(f"tag notice too short: {size} parameter bytes, need at least 5")
+    rssi, pc = NOTICE_HEAD.unpack_from(buffer, start)
     epc_length = (pc >> PC_LENGTH_SHIFT) * 2
     expected = NOTICE_HEAD.size + epc_length + CRC_FIELD.size
-    if len(params) != expected:
+    if size != expected:
         raise FrameError(
             f"tag notice with PC {pc:04X} announces a {epc_length}-byte EPC ({expected} parameter bytes) "
-            f"but carries {len(params)} parameter bytes"
+            f"but carries {size} parameter bytes"
         )
-    epc_end = NOTICE_HEAD.size + epc_length
-    crc = params[epc_end] << 8 | params[epc_end + 1]
-    return TagNotice(rssi=rssi, pc=pc, epc=params[NOTICE_HEAD.size : epc_end].hex().upper(), crc=crc)
+    epc_start = start + NOTICE_HEAD.size
+    epc_end = epc_start + epc_length
+    crc = buffer[epc_end] << 8 | buffer[epc_end + 1]
+    return TagNotice(rssi=rssi, pc=pc, epc=buffer[epc_start:epc_end].hex().upper(), crc=crc)
 
 
-def _error_response(params: bytes) -> UhfMessage:
-    if len(params) != 1:
-        raise FrameError(f"error response must carry 1 parameter byte (the code), got {len(params)}")
-    return ErrorResponse(code=params[0])
+def _error_response(buffer: bytes | bytearray, start: int, end: int) -> UhfMessage:
+    if end - start != 1:
+        raise FrameError(f"error response must carry 1 parameter byte (the code), got {end - start}")
+    return ErrorResponse(code=buffer[start])
 
 
-_ParamParser = Callable[[bytes], UhfMessage]
+_ParamParser = Callable[[bytes | bytearray, int, int], UhfMessage]
+"""Reads the parameters in ``buffer[start:end]`` where they lie, without copying them out first."""
 
 # (type, command) → parser for the frames with a fixed meaning; other frames fall back by type.
 _PARSERS: Final[dict[tuple[int, int], _ParamParser]] = {
@@ -164,16 +167,17 @@ def _message_at(buffer: bytes | bytearray, start: int, end: int) -> UhfMessage:
     """
     if buffer[end - 1] != FRAME_END:
         raise FrameError(f"frame ends with {buffer[end - 1]:02X}, expected {FRAME_END:02X}")
-    computed = checksum(buffer[start + 1 : end - 2])
+    computed = checksum(buffer[start + 1 : end - TRAILER_LENGTH])
     if computed != buffer[end - 2]:
         raise FrameError(f"checksum {buffer[end - 2]:02X} does not match computed {computed:02X}")
     frame_type = buffer[start + 1]
     command = buffer[start + 2]
-    params = bytes(buffer[start + HEADER.size : end - 2])
+    params_start = start + HEADER.size
+    params_end = end - TRAILER_LENGTH
     parser = _PARSERS.get((frame_type, command))
     if parser is not None:
-        return parser(params)
-    return _FALLBACKS[frame_type](command, params)
+        return parser(buffer, params_start, params_end)
+    return _FALLBACKS[frame_type](command, bytes(buffer[params_start:params_end]))
 
 
 def decode_frame(frame: bytes) -> UhfMessage:
