@@ -266,6 +266,7 @@ class IngestService:
                                        inventory=self.store_file.inventory_settings(), stock=state.stock,
                                        missing=state.missing, exits=self.store_file.exit_gates(),
                                        edge_exits=self.store_file.edge_exits())
+            self._engine.restore(visits=state.visits, baskets=state.baskets, at=now or self.settings.clock())
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:
             self._engine.update_catalog(state.zones, state.products)

@@ -15,7 +15,7 @@ from contract.payloads import Ack, SensorsBatch, Status
 from ingest.db import schema as t
 from ingest.db.admin import config_version
 from ingest.resolve import Binding
-from ingest.rules.model import Product, Zone
+from ingest.rules.model import OpenBasket, OpenVisit, Product, StoredLine, Zone
 
 MAX_DEAD_LETTER_BYTES = 16_384
 
@@ -136,6 +136,10 @@ class StoreState:
     """Tag -> SKU of every item not sold (in the store, or missing)."""
     missing: frozenset[str] = frozenset()
     """Items whose status is ``missing``."""
+    visits: tuple[OpenVisit, ...] = ()
+    """Open visits, the newest per member."""
+    baskets: tuple[OpenBasket, ...] = ()
+    """Uncommitted baskets (open or held) with their lines."""
 
 
 def load_state(conn: Connection, store: str) -> StoreState:
@@ -158,4 +162,26 @@ def load_state(conn: Connection, store: str) -> StoreState:
     locations = {r.tag: r.last_zone for r in unsold if r.last_zone is not None}
     stock = {r.tag: r.sku for r in unsold}
     missing = frozenset(r.tag for r in unsold if r.status == "missing")
-    return StoreState(zones, products, bindings, sold, locations, config_version(conn), stock, missing)
+    return StoreState(zones, products, bindings, sold, locations, config_version(conn), stock, missing,
+                      load_open_visits(conn, store), load_open_baskets(conn, store))
+
+
+def load_open_visits(conn: Connection, store: str) -> tuple[OpenVisit, ...]:
+    """The newest open visit of each member (what the engine forgets on a restart)."""
+    v = t.visits
+    newest: dict[str, OpenVisit] = {}
+    for r in conn.execute(select(v.c.member, v.c.zone, v.c.opened_at).where(
+            v.c.store == store, v.c.closed_at.is_(None)).order_by(v.c.opened_at)):
+        newest[r.member] = OpenVisit(r.member, r.zone, r.opened_at)
+    return tuple(newest.values())
+
+
+def load_open_baskets(conn: Connection, store: str) -> tuple[OpenBasket, ...]:
+    """The uncommitted baskets with their lines, oldest first (what the engine forgets on a restart)."""
+    b, i = t.baskets, t.basket_items
+    rows = conn.execute(select(b).where(b.c.store == store, b.c.status != "committed").order_by(b.c.opened_at)).all()
+    lines: dict[str, list[StoredLine]] = {r.id: [] for r in rows}
+    if lines:
+        for r in conn.execute(select(i).where(i.c.basket_id.in_(lines)).order_by(i.c.added_at, i.c.tag)):
+            lines[r.basket_id].append(StoredLine(r.tag, r.sku, r.added_at))
+    return tuple(OpenBasket(r.id, r.member, r.lane, r.opened_at, r.updated_at, tuple(lines[r.id])) for r in rows)

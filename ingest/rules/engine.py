@@ -62,6 +62,8 @@ from ingest.rules.model import (
     Evidence,
     ItemMoved,
     ItemReturned,
+    OpenBasket,
+    OpenVisit,
     Product,
     RuleSettings,
     Sighting,
@@ -176,6 +178,41 @@ class StoreEngine:
             horizon = now - self._alarm_repeat
             self._last_alarm = {tag: at for tag, at in self._last_alarm.items() if at > horizon}
         return out
+
+    def restore(self, *, visits: Iterable[OpenVisit] = (), baskets: Iterable[OpenBasket] = (),
+                at: datetime) -> None:
+        """Take back the open visits and uncommitted baskets the database holds, at a restart at ``at``.
+
+        The database does not store whether the member's card had left the lane, so a restored basket
+        waits to settle: it commits ``settle_time_s`` after ``at`` (or after its last stored change, if that
+        is later), unless its member's card is read in the lane before (still there: it reopens, as on a
+        return); a card report from before the basket's last stored change is a late one and reopens
+        nothing (the card may have left since, unrecorded). A visit is last seen at ``at``. Lines of items sold since, or of SKUs no longer in the
+        catalog, are left out; a basket already known to the engine is kept as it is.
+        """
+        for visit in visits:
+            self._visits.restore(visit.member, visit.opened_at, max(visit.opened_at, at))
+        for stored in baskets:
+            if (stored.lane, stored.member) not in self._baskets and stored.basket_id not in self._committed:
+                self._restore_basket(stored, at)
+
+    def _restore_basket(self, stored: OpenBasket, at: datetime) -> None:
+        lane = self._zones.get(stored.lane, Zone(stored.lane, "lane"))
+        due = max(stored.last_change, at) + self._settle
+        basket = Basket(stored.basket_id, stored.member, lane, lane.gateway or "", stored.opened_at,
+                        status="settling", settles_at=due)
+        for line in stored.lines:
+            product = self._products.get(line.sku)
+            if product is None or line.tag in self._sold or line.tag in self._basket_of_item:
+                continue
+            proof = Evidence(line.tag, lane.name, basket.gateway, "", 0, None, 0, "seen", line.added_at)
+            basket.lines[line.tag] = BasketLine(line.tag, product, proof)
+            self._basket_of_item[line.tag] = basket
+        self._baskets[(lane.name, basket.member)] = basket
+        self._member_lanes.setdefault(basket.member, {})[lane.name] = basket
+        heapq.heappush(self._settling, (due, next(self._order), basket))
+        state = self._lanes.setdefault(lane.name, LaneState(lane.name))
+        state.left_at[basket.member] = max(state.left_at.get(basket.member, stored.last_change), stored.last_change)
 
     def update_catalog(self, zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
         """Admin edits: later commits use these prices, displays and gateways."""
@@ -577,7 +614,7 @@ class StoreEngine:
         out.append(TransactionCommitted(
             transaction_id=basket.basket_id, member=basket.member, lane=basket.lane.name, lines=lines,
             total=total, points=math.floor(total), at=at, trigger=trigger, display=zone.display,
-            gateway=zone.gateway or basket.gateway, evidence=(*basket.line_evidence(), *extra),
+            gateway=zone.gateway or basket.gateway or None, evidence=(*basket.line_evidence(), *extra),
             rule="lane-basket",
             params=(*self._lane_params(), ("settle_time_s", f"{self.settings.settle_time_s:g}"),
                     ("trigger", trigger)),

@@ -108,6 +108,37 @@ class Sighting:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OpenVisit:
+    """A visit the database holds as open (state handed back to the engine after a restart)."""
+
+    member: str
+    zone: str | None
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLine:
+    """One item of a stored, uncommitted basket."""
+
+    tag: str
+    sku: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBasket:
+    """A basket the database holds as uncommitted, with its lines (state handed back after a restart)."""
+
+    basket_id: str
+    member: str
+    lane: str
+    opened_at: datetime
+    last_change: datetime
+    """When an item last joined or left it: the newest change the database knows of."""
+    lines: tuple[StoredLine, ...]
+
+
 # -- decisions ------------------------------------------------------------------------------------
 
 

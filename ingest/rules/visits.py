@@ -47,6 +47,13 @@ class VisitBook:
         heapq.heappush(self._deadlines, (at + self.timeout, member, at))
         return VisitOpened(member, zone, at)
 
+    def restore(self, member: str, opened_at: datetime, last_seen: datetime) -> None:
+        """Take back a visit the database holds as open (no ``VisitOpened``: it was recorded already)."""
+        if member in self._open:
+            return
+        self._open[member] = Visit(member, opened_at, last_seen)
+        heapq.heappush(self._deadlines, (last_seen + self.timeout, member, opened_at))
+
     def refresh(self, member: str, at: datetime) -> None:
         visit = self._open.get(member)
         if visit is not None and at > visit.last_seen:

@@ -124,8 +124,5 @@ def test_ingest_killed_repeatedly_loses_nothing_and_charges_nothing_twice(killed
     assert set(killed_run.charged) <= set(killed_run.expected), "only real baskets, each to its member"
 
 
-@pytest.mark.xfail(strict=True, reason="ingest keeps open visits and baskets only in memory: a restart "
-                   "between a lane's reads and the basket's settle time forgets the basket, so it is never "
-                   "charged (the stored open basket is not loaded back at start)")
 def test_a_basket_open_when_ingest_is_killed_is_still_charged(killed_run: KilledRun) -> None:
     assert killed_run.charged == killed_run.expected

@@ -4,7 +4,8 @@ The test keeps the ground truth itself — where each member and item physically
 lane when, which items physically passed the exit — and feeds the pure engine what the readers would
 report: strong reads, weak stray reads, single glimpses, duplicates, reordered delivery (a bounded buffer
 of pending sightings released in random order), restarts (a new engine built from what ingest reloads from
-its database: the sold items and the items' last zones), returns and time passing.
+its database: the sold items, the items' last zones, the open visits and the uncommitted baskets), returns
+and time passing.
 
 Reordering is bounded by the walk to the exit: what the lanes reported is delivered before the same
 items' exit reads (a member needs longer to reach the door than a batch needs to reach ingest). After a
@@ -25,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -46,6 +46,7 @@ from ingest.rules.model import (
     Zone,
 )
 from tests.fixtures.servers import IN_CI
+from tests.ingest.test_rules_restore import Ledger
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 SETTINGS = RuleSettings()
@@ -166,6 +167,8 @@ class Checkout(RuleBasedStateMachine):
         self.joins: dict[tuple[str, str], datetime] = {}
         """(basket id, tag) -> read time of the read that made the item join."""
         self.clean_baskets: list[tuple[str, list[str]]] = []
+        self.ledger = Ledger()
+        """The open visits and uncommitted baskets ingest would have stored (and reloads on a restart)."""
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -192,6 +195,7 @@ class Checkout(RuleBasedStateMachine):
             self.deliver(s)
 
     def record(self, decisions: list[Decision], cause: Pass | None) -> None:
+        self.ledger.record(decisions)
         for d in decisions:
             if isinstance(d, BasketChanged) and d.change == "added":
                 assert d.evidence, f"{d.tag} joined {d.basket_id} without evidence"
@@ -463,6 +467,7 @@ class Checkout(RuleBasedStateMachine):
     def restart(self) -> None:
         """Ingest restarts: a new engine from the database's facts; unprocessed reports still arrive."""
         self.engine = self.new_engine(sold=self.persisted_sold(), locations=dict(self.locations))
+        self.ledger.restore(self.engine, self.now)
         self.delivered = []
         self.incarnation += 1
 
@@ -557,18 +562,11 @@ class Checkout(RuleBasedStateMachine):
 
 Checkout.TestCase.settings = settings(
     max_examples=80, stateful_step_count=60, deadline=None,
-    # CI replays a fixed example set; shrinking the known one-zone-exit failure there only costs a minute.
+    # CI replays a fixed example set; shrinking a failure there only costs a minute.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, *([] if IN_CI else [Phase.shrink])],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-# Known defect, kept visible: with a one-zone exit decided by ingest, engine restarts combined with reordered
-# delivery break three invariants in the fixed CI example set (a member charged for a lane read from before
-# they were there, a paid item alarming, an unpaid pass split by a restart with no alarm). The engine does not
-# rebuild lane presence, open baskets or recent alarms from the database on a restart. Gated exits (below)
-# hold every invariant. Strict in CI: once the engine is fixed this turns red and the mark must go.
-test_checkout_through_an_exit_zone = pytest.mark.xfail(
-    strict=IN_CI, reason="one-zone exit: restarts with reordered delivery (engine does not restore lane state)"
-)(Checkout.TestCase)
+test_checkout_through_an_exit_zone = Checkout.TestCase
 
 
 class CheckoutThroughAGate(Checkout):

@@ -1,0 +1,134 @@
+"""The engine takes back the open visits and uncommitted baskets the database holds after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from ingest.rules import StoreEngine
+from ingest.rules.model import (
+    BasketChanged,
+    Decision,
+    OpenBasket,
+    OpenVisit,
+    StoredLine,
+    TheftAlarm,
+    TransactionCommitted,
+    VisitClosed,
+    VisitOpened,
+)
+from tests.ingest.test_rules_engine import (
+    ADA,
+    BREAD,
+    COFFEE,
+    MILK,
+    MILK2,
+    ada_buys_three,
+    engine,
+    of,
+    read,
+    run,
+    t,
+)
+
+
+class Ledger:
+    """What the database holds of the engine's decisions, as ingest stores them: open visits (one per member),
+    and uncommitted baskets opened with their first change, their lines, and their newest change."""
+
+    def __init__(self) -> None:
+        self.open_visits: dict[str, OpenVisit] = {}
+        self.baskets: dict[str, tuple[OpenBasket, dict[str, StoredLine]]] = {}
+
+    def record(self, decisions: Iterable[Decision]) -> None:
+        for d in decisions:
+            if isinstance(d, VisitOpened):
+                self.open_visits[d.member] = OpenVisit(d.member, d.zone, d.at)
+            elif isinstance(d, VisitClosed):
+                self.open_visits.pop(d.member, None)
+            elif isinstance(d, TransactionCommitted):
+                self.baskets.pop(d.transaction_id, None)
+            elif isinstance(d, BasketChanged):
+                self._change(d)
+
+    def _change(self, d: BasketChanged) -> None:
+        basket, lines = self.baskets.get(d.basket_id) or (
+            OpenBasket(d.basket_id, d.member, d.lane, d.at, d.at, ()), {})
+        if d.change == "added":
+            lines[d.tag] = StoredLine(d.tag, d.sku, d.at)
+        else:
+            lines.pop(d.tag, None)
+        self.baskets[d.basket_id] = (replace(basket, last_change=d.at), lines)
+
+    def restore(self, eng: StoreEngine, at: datetime) -> None:
+        """Hand what is stored to a new engine, as ingest does at start."""
+        baskets = [replace(basket, lines=tuple(lines.values())) for basket, lines in self.baskets.values()]
+        eng.restore(visits=self.open_visits.values(), baskets=baskets, at=at)
+
+
+def restarted(at: float) -> StoreEngine:
+    """An engine that ran Ada's lane session, then a fresh one restored from what was stored, at ``at``."""
+    ledger = Ledger()
+    ledger.record(run(engine(), ada_buys_three()))
+    eng = engine()
+    ledger.restore(eng, t(at))
+    return eng
+
+
+def test_a_restored_basket_commits_the_same_transaction_a_full_settle_time_after_the_restart() -> None:
+    (uninterrupted,) = of(TransactionCommitted, run(engine(), [*ada_buys_three(), t(30)]))
+    eng = restarted(21)
+    assert [(b.basket_id, b.status, b.total) for b in eng.lane_view("lane-1").baskets] == [
+        (uninterrupted.transaction_id, "settling", Decimal("10.77"))]
+    assert eng.tick(t(24.9)) == []  # the card's 'left' is not stored: the settle time counts from the restart
+    (tx,) = of(TransactionCommitted, eng.tick(t(25)))
+    assert (tx.transaction_id, tx.member, tx.lane, tx.lines, tx.total, tx.points, tx.trigger) == (
+        uninterrupted.transaction_id, "M-1001", "lane-1", uninterrupted.lines, Decimal("10.77"), 10, "settle")
+    assert (tx.at, tx.display, tx.gateway) == (t(25), "lane-1-display", "gw1")
+    assert all(eng.is_sold(tag) for tag in (MILK, BREAD, COFFEE))
+    assert eng.tick(t(60)) == []
+
+
+def test_an_item_of_a_restored_basket_at_the_exit_is_charged_not_alarmed() -> None:
+    eng = restarted(21)
+    out = eng.observe(read(MILK, "exit", 22))
+    assert not of(TheftAlarm, out)
+    (tx,) = of(TransactionCommitted, out)
+    assert (tx.trigger, tx.total, tx.at) == ("exit", Decimal("10.77"), t(22))
+
+
+def test_a_member_still_in_the_lane_after_the_restart_keeps_the_basket_open() -> None:
+    eng = restarted(21)
+    out = run(eng, [read(ADA, "lane-1", 22), read(MILK2, "lane-1", 23), t(40)])
+    assert not of(VisitOpened, out) and not of(TransactionCommitted, out)
+    (added,) = of(BasketChanged, out)
+    assert (added.tag, added.basket_id) == (MILK2, "lane-1:M-1001:20250301T100010.000000")
+    out = run(eng, [read(ADA, "lane-1", 41, "left", first=22), t(45)])
+    (tx,) = of(TransactionCommitted, out)
+    assert ({line.tag for line in tx.lines}, tx.total) == ({MILK, BREAD, COFFEE, MILK2}, Decimal("12.06"))
+
+
+def test_a_restored_visit_is_closed_at_the_exit_and_not_opened_again() -> None:
+    eng = restarted(21)
+    out = run(eng, [read(ADA, "entrance", 22), read(ADA, "exit", 23)])
+    assert not of(VisitOpened, out)
+    assert of(VisitClosed, out) == [VisitClosed("M-1001", t(23), "exit")]
+
+
+def test_an_item_sold_meanwhile_leaves_the_restored_basket() -> None:
+    ledger = Ledger()
+    ledger.record(run(engine(), ada_buys_three()))
+    eng = engine()
+    eng.mark_sold(BREAD)
+    ledger.restore(eng, t(21))
+    (tx,) = of(TransactionCommitted, eng.tick(t(25)))
+    assert ({line.tag for line in tx.lines}, tx.total) == ({MILK, COFFEE}, Decimal("8.28"))
+
+
+def test_a_late_card_report_from_before_the_restored_basket_changed_does_not_reopen_it() -> None:
+    eng = restarted(21)
+    out = run(eng, [read(ADA, "lane-1", 11.5, first=10), t(25)])  # delivered late, after the restart
+    (tx,) = of(TransactionCommitted, out)
+    assert (tx.total, tx.at) == (Decimal("10.77"), t(25))

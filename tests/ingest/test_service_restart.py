@@ -1,0 +1,68 @@
+"""Ingest stopped between a member's lane reads and the basket's settle time: the basket is charged once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ingest.db import repo
+from ingest.service import IngestService
+from tests.fixtures.broker import RunningBroker
+from tests.ingest.running import running_ingest
+from tests.ingest.test_service import (
+    BREAD_EPC,
+    CARD,
+    MILK_EPC,
+    STORE_FILE,
+    Gateway,
+    batches_of,
+    eventually,
+    read,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    """The service's clock, moved on by the test (so no one waits out the settle time)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+def charged(service: IngestService) -> list[tuple[str, Decimal, list[str]]]:
+    with service.db.connect() as conn:
+        sales = repo.list_transactions(conn)
+        details = [repo.get_transaction(conn, s.id) for s in sales]
+    return [(s.member, s.total, sorted(line.sku for line in d.lines)) for s, d in zip(sales, details, strict=True)
+            if d is not None]
+
+
+def test_a_basket_open_at_a_restart_is_charged_once_after_it(
+    broker: RunningBroker, tmp_path: Path, db_url: str, gw1: Gateway
+) -> None:
+    t0 = datetime.now(UTC)
+    at = [t0 + timedelta(seconds=i) for i in range(4)]
+    lane_reads = [read(MILK_EPC, "lane-1", at[1]), read(BREAD_EPC, "lane-1", at[1])]
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-restart", db_url) as first:
+        gw1.send([read(CARD, "lane-1", at[0])])
+        gw1.send(lane_reads)
+        gw1.send([read(CARD, "lane-1", at[2], event="left")])
+        assert eventually(lambda: batches_of(first) == [1, 2, 3])
+        assert charged(first) == []  # the settle time (60 s) has not come
+    clock = Clock()
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-restart", db_url, clock=clock) as again:
+        gw1.send(lane_reads, seq=2)  # a redelivery after the restart adds no line twice
+        assert eventually(lambda: again.stats.duplicates == 1) and batches_of(again) == [1, 2, 3]
+        clock.ahead = timedelta(seconds=61)
+        assert eventually(lambda: charged(again)) == [("M-1001", Decimal("3.48"), ["BREAD", "MILK-1L"])]
+        command = gw1.next_command()
+        assert (command.action, command.target, command.text) == (
+            "display", "lane-1-display", ["2 items", "TOTAL 3.48    +3 pts"])
+    assert charged(again) == [("M-1001", Decimal("3.48"), ["BREAD", "MILK-1L"])]
