@@ -184,4 +184,5 @@ def load_open_baskets(conn: Connection, store: str) -> tuple[OpenBasket, ...]:
     if lines:
         for r in conn.execute(select(i).where(i.c.basket_id.in_(lines)).order_by(i.c.added_at, i.c.tag)):
             lines[r.basket_id].append(StoredLine(r.tag, r.sku, r.added_at))
-    return tuple(OpenBasket(r.id, r.member, r.lane, r.opened_at, r.updated_at, tuple(lines[r.id])) for r in rows)
+    return tuple(OpenBasket(r.id, r.member, r.lane, r.opened_at, r.updated_at, tuple(lines[r.id]),
+                            held=r.status == "held") for r in rows)

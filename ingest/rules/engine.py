@@ -187,7 +187,8 @@ class StoreEngine:
         waits to settle: it commits ``settle_time_s`` after ``at`` (or after its last stored change, if that
         is later), unless its member's card is read in the lane before (still there: it reopens, as on a
         return); a card report from before the basket's last stored change is a late one and reopens
-        nothing (the card may have left since, unrecorded). A visit is last seen at ``at``. Lines of items sold since, or of SKUs no longer in the
+        nothing (the card may have left since, unrecorded). A basket of a held lane stays open: the clock
+        alone does not charge a basket in doubt (its card leaving, or the exit, does). A visit is last seen at ``at``. Lines of items sold since, or of SKUs no longer in the
         catalog, are left out; a basket already known to the engine is kept as it is.
         """
         for visit in visits:
@@ -199,8 +200,7 @@ class StoreEngine:
     def _restore_basket(self, stored: OpenBasket, at: datetime) -> None:
         lane = self._zones.get(stored.lane, Zone(stored.lane, "lane"))
         due = max(stored.last_change, at) + self._settle
-        basket = Basket(stored.basket_id, stored.member, lane, lane.gateway or "", stored.opened_at,
-                        status="settling", settles_at=due)
+        basket = Basket(stored.basket_id, stored.member, lane, lane.gateway or "", stored.opened_at)
         for line in stored.lines:
             product = self._products.get(line.sku)
             if product is None or line.tag in self._sold or line.tag in self._basket_of_item:
@@ -210,7 +210,9 @@ class StoreEngine:
             self._basket_of_item[line.tag] = basket
         self._baskets[(lane.name, basket.member)] = basket
         self._member_lanes.setdefault(basket.member, {})[lane.name] = basket
-        heapq.heappush(self._settling, (due, next(self._order), basket))
+        if not stored.held:
+            basket.status, basket.settles_at = "settling", due
+            heapq.heappush(self._settling, (due, next(self._order), basket))
         state = self._lanes.setdefault(lane.name, LaneState(lane.name))
         state.left_at[basket.member] = max(state.left_at.get(basket.member, stored.last_change), stored.last_change)
 

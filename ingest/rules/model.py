@@ -137,6 +137,8 @@ class OpenBasket:
     last_change: datetime
     """When an item last joined or left it: the newest change the database knows of."""
     lines: tuple[StoredLine, ...]
+    held: bool = False
+    """Its lane was held (two members present) while it was open: who it belongs to is in doubt."""
 
 
 # -- decisions ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from decimal import Decimal
 from ingest.rules import StoreEngine
 from ingest.rules.model import (
     BasketChanged,
+    BasketHeld,
     Decision,
     OpenBasket,
     OpenVisit,
@@ -21,6 +22,7 @@ from ingest.rules.model import (
 )
 from tests.ingest.test_rules_engine import (
     ADA,
+    BOB,
     BREAD,
     COFFEE,
     MILK,
@@ -52,6 +54,9 @@ class Ledger:
                 self.baskets.pop(d.transaction_id, None)
             elif isinstance(d, BasketChanged):
                 self._change(d)
+            elif isinstance(d, BasketHeld):
+                self.baskets.update({bid: (replace(b, held=True), lines) for bid, (b, lines) in self.baskets.items()
+                                     if b.lane == d.lane})
 
     def _change(self, d: BasketChanged) -> None:
         basket, lines = self.baskets.get(d.basket_id) or (
@@ -132,3 +137,13 @@ def test_a_late_card_report_from_before_the_restored_basket_changed_does_not_reo
     out = run(eng, [read(ADA, "lane-1", 11.5, first=10), t(25)])  # delivered late, after the restart
     (tx,) = of(TransactionCommitted, out)
     assert (tx.total, tx.at) == (Decimal("10.77"), t(25))
+
+
+def test_a_restored_basket_of_a_held_lane_is_not_charged_by_the_clock_but_at_the_exit() -> None:
+    ledger = Ledger()
+    ledger.record(run(engine(), [*ada_buys_three()[:-1], read(BOB, "lane-1", 13)]))
+    eng = engine()
+    ledger.restore(eng, t(21))
+    assert not of(TransactionCommitted, eng.tick(t(60)))
+    (tx,) = of(TransactionCommitted, eng.observe(read(ADA, "exit", 61)))
+    assert (tx.member, tx.total, tx.trigger) == ("M-1001", Decimal("10.77"), "exit")
