@@ -211,13 +211,14 @@ def demo(
     shoppers: Annotated[int, typer.Option("--shoppers", min=1, help="Shoppers per round of the scenario.")] = 6,
     once: Annotated[bool, typer.Option("--once", help="Run one round of the scenario, then stop.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    db: Annotated[str | None, typer.Option("--db", envvar="SC_DB_URL", help="SQLAlchemy URL of a database without the demo store (default: a SQLite file in the workdir).")] = None,
 ) -> None:
     """Start a whole store on this machine: broker, TSDB, ingest, dashboard, a gateway on simulated readers, and shoppers."""
     from silentcommerce.demo import DemoError, run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_demo(workdir=workdir, port=port, shoppers=shoppers, loop=not once, seed=seed)
+        run_demo(workdir=workdir, port=port, shoppers=shoppers, loop=not once, seed=seed, db_url=db)
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

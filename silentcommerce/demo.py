@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from silentcommerce.localstore import LocalStore, LocalStoreConfig, LocalStoreError
+from silentcommerce.localstore import LocalStore, LocalStoreConfig, LocalStoreError, redacted
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -21,7 +21,8 @@ class DemoError(RuntimeError):
     """The demo could not start or a service died; the message names it and its log."""
 
 
-def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, store_file: Path | None = None) -> None:
+def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, store_file: Path | None = None,
+             db_url: str | None = None) -> None:
     from simulators.demo import demo_scenario
     from simulators.scenario import Note, Scenario, TimedStep
     from simulators.storeplan import demo_store_path, load_store_plan
@@ -29,7 +30,7 @@ def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, 
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the store like Ctrl-C does
     console = Console()
     store_path = store_file or demo_store_path()
-    config = LocalStoreConfig(workdir=workdir, store_file=store_path, dashboard_port=port, seed=seed)
+    config = LocalStoreConfig(workdir=workdir, store_file=store_path, dashboard_port=port, seed=seed, db_url=db_url)
     store = LocalStore(config)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
@@ -45,6 +46,7 @@ def run_demo(*, workdir: Path, port: int, shoppers: int, loop: bool, seed: int, 
             f"[bold]Dashboard[/bold]  {store.dashboard_url}\n"
             f"operator login  [bold]operator[/bold] / {logins['operator']}\n"
             f"admin login     [bold]admin[/bold] / {logins['admin']}\n"
+            f"database        {redacted(store.db_url)}\n"
             f"logs and state  {workdir}/\n"
             "Ctrl-C stops the store.",
             title="Silent Commerce demo store", border_style="green",

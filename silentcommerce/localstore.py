@@ -54,6 +54,9 @@ class LocalStoreConfig:
     """A noise profile for the simulated readers (None: the plain devices)."""
     smoothing: dict[str, float] | None = None
     """The gateway's ``[smoothing]`` keys (None: the defaults of the written config)."""
+    db_url: str | None = None
+    """The database ingest and the dashboard share (None: ``store.db``, a SQLite file in the workdir). ``fresh``
+    empties only that file: a database given here must not hold the store yet (see :meth:`LocalStore.start`)."""
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()  # written into configs that other processes read
@@ -61,6 +64,17 @@ class LocalStoreConfig:
 
 
 Progress = Callable[[str], None]
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password hidden, fit for a message or the demo's banner."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the given URL"
 
 
 def _port_or_free(preferred: int) -> int:
@@ -89,7 +103,7 @@ class LocalStore:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'store.db'}"
+        return self.config.db_url or f"sqlite:///{self.workdir / 'store.db'}"
 
     @property
     def broker_dir(self) -> Path:
@@ -107,11 +121,13 @@ class LocalStore:
         from simulators.storeplan import load_store_plan
 
         cfg = self.config
+        plan = load_store_plan(cfg.store_file)
+        self.store_id = plan.store_id
+        if cfg.fresh and cfg.db_url is not None:
+            self._require_new_database()
         if cfg.fresh and self.workdir.exists():
             shutil.rmtree(self.workdir)
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        plan = load_store_plan(cfg.store_file)
-        self.store_id = plan.store_id
         try:
             progress("simulated readers, sensors and displays")
             self.sim = start_store(plan, seed=cfg.seed, noise=cfg.noise)
@@ -159,6 +175,34 @@ class LocalStore:
         except BaseException:
             self.stop()
             raise
+
+    def _require_new_database(self) -> None:
+        """Refuse a given database that already holds this store, rather than empty it: the fresh gateway numbers
+        its batches from 1 again, so ingest would drop them as batches it has stored, and the items sold in the
+        earlier run would stay sold. Nothing of the caller's is deleted on their behalf."""
+        from sqlalchemy import inspect, select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from ingest.db.engine import make_engine
+        from ingest.db.errors import DatabaseError
+        from ingest.db.schema import stores
+
+        shown = redacted(self.db_url)
+        try:
+            engine = make_engine(self.db_url)
+        except DatabaseError as exc:
+            raise LocalStoreError(str(exc)) from None
+        try:
+            with engine.connect() as conn:
+                held = inspect(conn).has_table(stores.name) and conn.execute(
+                    select(stores.c.id).where(stores.c.id == self.store_id)).first() is not None
+        except SQLAlchemyError as exc:
+            raise LocalStoreError(f"cannot open the database {shown}: {str(exc).splitlines()[0]}") from None
+        finally:
+            engine.dispose()
+        if held:
+            raise LocalStoreError(f"the database {shown} already holds store {self.store_id!r} from an earlier run; "
+                                  "a fresh store needs a database without it (drop and create it, or give another)")
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
         process = ManagedProcess(name, python_command(*args), self.workdir / "logs" / f"{name}.log", env=env or {})

@@ -1,4 +1,5 @@
-"""A scenario through the whole store: PTY readers → gateway process → Mosquitto → ingest process → SQLite.
+"""A scenario through the whole store: PTY readers → gateway process → Mosquitto → ingest process → database,
+once on SQLite and once on PostgreSQL (the ``db_url`` fixture: a new, empty database for each run).
 
 The expected outcome is read from the scenario's script (who carried what where), and prices from the store
 file; the system under test is every process the demo starts, each talking the real protocols.
@@ -15,9 +16,10 @@ from typing import TypeVar
 import pytest
 
 from ingest.db import repo
+from ingest.db.admin import seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.storefile import load_store_file
-from silentcommerce.localstore import LocalStore, LocalStoreConfig
+from silentcommerce.localstore import LocalStore, LocalStoreConfig, LocalStoreError
 from simulators.demo import small_scenario
 from simulators.storeplan import demo_store_path, load_store_plan
 from tests.fixtures.servers import require_executable
@@ -37,10 +39,11 @@ def eventually(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LocalStore]:
+def store(tmp_path: Path, db_url: str) -> Iterator[LocalStore]:
     require_executable("mosquitto", "/usr/sbin/mosquitto", package="mosquitto")
     require_executable("victoria-metrics", package="victoria-metrics")
-    local = LocalStore(LocalStoreConfig(workdir=tmp_path / "store", store_file=demo_store_path(), dashboard_port=None))
+    local = LocalStore(LocalStoreConfig(workdir=tmp_path / "store", store_file=demo_store_path(), dashboard_port=None,
+                                        db_url=db_url))
     local.start()
     try:
         yield local
@@ -94,6 +97,7 @@ def test_a_basket_becomes_one_transaction_and_a_walk_out_sounds_the_alarm(store:
             assert stock[sku].in_store == stock_before[sku] - purchase.skus.count(sku)
         if theft.sku not in purchase.skus:
             assert stock[theft.sku].sold == 0
+    engine.dispose()
 
     # The gateway sounded the exit alarm relay (Modbus coil) and showed the receipt on the lane display.
     sim = store.sim
@@ -103,3 +107,20 @@ def test_a_basket_becomes_one_transaction_and_a_walk_out_sounds_the_alarm(store:
     assert eventually(lambda: any(total_text in " ".join(lines) for lines in display.history), 10,
                       "the receipt on the lane display")
     store.check()
+
+
+def test_a_fresh_store_refuses_a_database_that_already_holds_it(migrated_db_url: str, tmp_path: Path) -> None:
+    """A second demo on the same database would renumber the gateway's batches from 1, which ingest drops as
+    already stored: the store says so instead of starting, and deletes nothing."""
+    store_file = load_store_file(demo_store_path())
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        seed_from_store_file(conn, store_file)
+    local = LocalStore(LocalStoreConfig(workdir=tmp_path / "store", store_file=demo_store_path(), dashboard_port=None,
+                                        db_url=migrated_db_url))
+    with pytest.raises(LocalStoreError, match=f"already holds store '{store_file.store.id}'"):
+        local.start()
+    assert local.processes == {} and local.broker is None
+    with engine.connect() as conn:
+        assert repo.inventory(conn, store=store_file.store.id)
+    engine.dispose()
