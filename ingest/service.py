@@ -85,9 +85,10 @@ def utc_now() -> datetime:
 
 
 def subscriptions(store: str = "+") -> list[tuple[str, int]]:
-    """Ingest's subscriptions (QoS 1). The service uses the default (every store) so that a session primed
-    before ingest starts (``silentcommerce demo``) has exactly the same filters; a message for another
-    store than the service's is rejected as a dead letter."""
+    """Ingest's subscriptions (QoS 1) for ``store`` (``+``: every store). The service subscribes to its own
+    store only: with one ingest per store of a chain on one broker, each would otherwise receive every
+    store's traffic and turn the others' into dead letters. A session primed before ingest starts
+    (``silentcommerce demo``) must use the same filters."""
     return [(gateway_filter(kind, store=store), 1) for kind in CONSUMED_KINDS]
 
 
@@ -220,7 +221,7 @@ class IngestService:
             client_id=mqtt.client_id or f"ingest-{self.store}",
             session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S,
         )
-        self._link = MqttLink(mqtt, subscriptions=subscriptions(), on_message=self._enqueue, manual_ack=True)
+        self._link = MqttLink(mqtt, subscriptions=subscriptions(self.store), on_message=self._enqueue, manual_ack=True)
         self._commands = CommandOutbox(self.store, self._link, self._transact)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)

@@ -6,7 +6,6 @@ with logs under ``{workdir}/logs``. The demo and the end-to-end tests both run a
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import socket
@@ -26,7 +25,13 @@ from silentcommerce.broker import (
     generate_credentials,
 )
 from silentcommerce.mqtt import MqttLink, MqttSettings
-from silentcommerce.processes import ManagedProcess, ProcessError, python_command, victoria_metrics, wait_http
+from silentcommerce.processes import (
+    ManagedProcess,
+    ProcessError,
+    python_command,
+    start_victoria_metrics,
+    wait_dashboard,
+)
 
 if TYPE_CHECKING:
     from simulators.main import RunningStore
@@ -218,7 +223,7 @@ class LocalStore:
         # The client id `silentcommerce ingest` takes by default: a session under any other id is never resumed.
         client_id = f"ingest-{self.store_id}"
         link = MqttLink(self.mqtt_settings("ingest", client_id, session_expiry_s=INGEST_SESSION_EXPIRY_S),
-                        subscriptions=subscriptions())
+                        subscriptions=subscriptions(self.store_id))
         link.start()
         try:
             if not link.wait_connected(10):
@@ -228,14 +233,10 @@ class LocalStore:
             link.stop()
 
     def _start_tsdb(self) -> None:
-        port = free_port()
-        vm = victoria_metrics(self.workdir, port)
-        if vm is None:
+        started = start_victoria_metrics(self.workdir, free_port())
+        if started is None:
             raise LocalStoreError("victoria-metrics not found: install the Debian package 'victoria-metrics'")
-        vm.start()
-        self.processes["victoria-metrics"] = vm
-        wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
-        self.tsdb_url = f"http://127.0.0.1:{port}"
+        self.processes["victoria-metrics"], self.tsdb_url = started
 
     def _start_ingest(self) -> None:
         assert self.broker is not None
@@ -251,10 +252,7 @@ class LocalStore:
             "dashboard", "--db", self.db_url, "--port", str(port), "--mqtt-port", str(self.broker.port),
             "--credentials", str(self.broker_dir / "credentials.json"), "--store", self.store_id,
         ])
-        login = f"operator:{self.credentials.dashboard_logins['operator']}".encode()
-        wait_http(f"http://127.0.0.1:{port}/api/health", 60, process,
-                  auth_header="Basic " + base64.b64encode(login).decode())
-        self.dashboard_url = f"http://127.0.0.1:{port}/"
+        self.dashboard_url = wait_dashboard(port, process, self.credentials.dashboard_logins["operator"])
 
     def _wait_gateway_online(self, timeout: float) -> None:
         online: list[bytes] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -99,3 +100,20 @@ def victoria_metrics(workdir: Path, port: int) -> ManagedProcess | None:
          "-loggerLevel=WARN"],
         workdir / "logs" / "victoria-metrics.log",
     )
+
+
+def start_victoria_metrics(workdir: Path, port: int) -> tuple[ManagedProcess, str] | None:
+    """Start VictoriaMetrics and wait until it is healthy: the process and its URL, or None if not installed."""
+    vm = victoria_metrics(workdir, port)
+    if vm is None:
+        return None
+    vm.start()
+    wait_http(f"http://127.0.0.1:{port}/health", 30, vm)
+    return vm, f"http://127.0.0.1:{port}"
+
+
+def wait_dashboard(port: int, process: ManagedProcess, operator_password: str, timeout: float = 60) -> str:
+    """Wait until the dashboard on ``port`` answers its health check as the operator; return its URL."""
+    login = base64.b64encode(f"operator:{operator_password}".encode()).decode()
+    wait_http(f"http://127.0.0.1:{port}/api/health", timeout, process, auth_header="Basic " + login)
+    return f"http://127.0.0.1:{port}/"

@@ -102,6 +102,8 @@ class _DemoRounds:
     thief: bool
     cooler: bool
     cooler_hold_s: float
+    gap_s: float = SHOPPER_GAP_S
+    put_backs: float = 0.0
     round: int = 0
     on_shelf: dict[str, str] = field(default_factory=dict)  # EPC -> zone
     skus: dict[str, str] = field(default_factory=dict)
@@ -127,7 +129,7 @@ class _DemoRounds:
         for index in range(self.shoppers):
             member = members[(index + self.round * self.shoppers) % len(members)]
             uid = str(member.card_uid)
-            t0 = 2.0 + SHOPPER_GAP_S * index
+            t0 = 2.0 + self.gap_s * index
             lane = lanes[index % len(lanes)]
             script.at(t0, Note(f"{member.name} taps in at {entrance}"))
             script.at(t0, CardIn(f"{entrance}-card", uid))
@@ -135,6 +137,8 @@ class _DemoRounds:
             picked = self._pick(rng, rng.randint(1, 3))
             for j, epc in enumerate(picked):
                 script.at(t0 + 3.0 + 1.2 * j, TagsTo((epc,), None))
+            if self.put_backs:
+                self._put_back(script, t0, member.name)
             if not picked:
                 continue
             script.at(t0 + 3.0, Note(f"{member.name} picks {', '.join(self.skus[e] for e in picked)}"))
@@ -149,7 +153,7 @@ class _DemoRounds:
             end = max(end, walk_through(script, picked, leave, route, rng))
         if self.thief:
             stolen = self._pick(rng, 1)
-            t = 2.0 + SHOPPER_GAP_S * self.shoppers + 2.0
+            t = 2.0 + self.gap_s * self.shoppers + 2.0
             if stolen:
                 script.at(t, Note(f"a shoplifter takes {self.skus[stolen[0]]}"))
                 script.at(t, TagsTo(stolen, None))
@@ -163,6 +167,18 @@ class _DemoRounds:
             steps=script.steps(),
             **{**_maps(store), "skus": dict(self.skus)},
         )
+
+    def _put_back(self, script: ScriptBuilder, t0: float, name: str) -> None:
+        """With probability ``put_backs``, the shopper also takes an item and puts it back where it was a few
+        seconds later. Drawn from a generator of its own, so a seed's purchases are the same with or without."""
+        rng = random.Random(f"put-back:{self.seed}:{self.round}:{t0}")
+        if rng.random() >= self.put_backs or not self.on_shelf:
+            return
+        epc = rng.choice(sorted(self.on_shelf))
+        zone = self.on_shelf[epc]
+        script.at(t0 + 2.5, TagsTo((epc,), None))
+        script.at(t0 + 2.5, Note(f"{name} takes {self.skus[epc]} and puts it back"))
+        script.at(t0 + 6.5, TagsTo((epc,), zone, round(rng.uniform(*SHELF_RSSI))))
 
     def _pick(self, rng: random.Random, count: int) -> tuple[str, ...]:
         available = sorted(self.on_shelf)
@@ -214,11 +230,14 @@ def demo_scenario(
     thief: bool = True,
     cooler: bool = True,
     cooler_hold_s: float = 130.0,
+    gap_s: float = SHOPPER_GAP_S,
+    put_backs: float = 0.0,
 ) -> Scenario:
     """The demo: ``shoppers`` members tap in, pick 1–3 items, pay at a lane and leave; a shoplifter takes
     one item straight to the exit; the cooler warms from 3 °C to 8 °C for ``cooler_hold_s`` and recovers.
     With ``loop``, :attr:`Scenario.next_round` builds endless further rounds (shelves restocked with new
-    serials)."""
+    serials). ``gap_s`` is the time between two shoppers' arrivals; ``put_backs`` the probability that a shopper
+    also picks up an item and puts it back on its shelf."""
     if shoppers < 0:
         raise ScenarioError(f"shoppers {shoppers!r} must not be negative")
     rounds = _DemoRounds(
@@ -228,6 +247,8 @@ def demo_scenario(
         thief,
         cooler,
         cooler_hold_s,
+        gap_s,
+        put_backs,
     )
     first = rounds.build()
     if not loop:

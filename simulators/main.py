@@ -379,3 +379,64 @@ def quarter_command(
     ):
         table.add_row(name, value)
     Console().print(table)
+
+
+@app.command("chain")
+def chain_command(
+    stores: Annotated[int, typer.Option(help="stores in the chain", min=1)] = 20,
+    gateways: Annotated[int, typer.Option(help="gateways per store", min=1, max=16)] = 4,
+    duration: Annotated[float, typer.Option(help="seconds the shoppers run", min=1.0)] = 120.0,
+    workdir: Annotated[Path, typer.Option(help="store files, outboxes, database and logs of the run")] = Path(
+        ".run/chain"),
+    db: Annotated[
+        str | None, typer.Option(help="database URL (default: SQLite in WORKDIR), e.g. postgresql+psycopg://…")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the stores' shoppers")] = 0,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="ingest worker processes sharing every store; 0: one ingest per store "
+                                 "(default: 2 if ingest has worker mode, else 0)"),
+    ] = None,
+    shoppers: Annotated[int, typer.Option(help="shoppers per round in each store", min=1)] = 6,
+    dashboard: Annotated[int | None, typer.Option(help="also start the dashboard on this port")] = None,
+    tsdb: Annotated[bool, typer.Option(help="start VictoriaMetrics if installed")] = True,
+) -> None:
+    """Run a chain of simulated stores on this machine, each with its gateways' real outbox, publisher and
+    MQTT path, through the broker into ingest; print each store's batches published and stored,
+    transactions and alarms. Exits 1 if a batch was lost or stored twice."""
+    from silentcommerce.chain import ChainError, ChainOptions, ChainProgress, run_chain
+
+    console = Console()
+    options = ChainOptions(stores=stores, gateways=gateways, duration_s=duration, workdir=workdir, db_url=db,
+                           seed=seed, ingest_workers=ingest_workers, dashboard_port=dashboard, tsdb=tsdb,
+                           shoppers=shoppers)
+
+    def show(p: ChainProgress) -> None:
+        console.print(f"[dim]{p.elapsed_s:6.0f} s {p.phase}: {p.published} batches published, {p.stored} stored, "
+                      f"{p.transactions} transactions, {p.alarms} alarms[/dim]")
+
+    try:
+        report = run_chain(options, lambda text: console.print(f"[dim]starting {text}[/dim]"), show)
+    except ChainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    console.print(chain_table(report))
+    cpu = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.cpu_s.items())
+    console.print(f"{report.seconds:.0f} s of shoppers, {report.reads_per_s:,.0f} reads/s; ingest: "
+                  f"{report.ingest_mode} on {report.database}; CPU: {cpu}")
+    if report.failed:
+        total = report.total
+        console.print(f"[red]{total.lost} batches lost, {total.duplicates} stored twice[/red]")
+        raise typer.Exit(1)
+
+
+def chain_table(report: Any) -> Table:
+    """One row per store and a total: what the gateways published and what the database holds."""
+    table = Table(title=f"{len(report.stores)} stores × {report.gateways} gateways, {report.seconds:.0f} s")
+    for column in ("store", "published", "stored", "lost", "duplicates", "reads", "transactions", "alarms"):
+        table.add_column(column, justify="left" if column == "store" else "right")
+    for figures in [*report.stores, report.total]:
+        table.add_row(figures.store, *(str(getattr(figures, name)) for name in (
+            "published", "stored", "lost", "duplicates", "reads", "transactions", "alarms")),
+            style="bold" if figures.store == "total" else None)
+    return table

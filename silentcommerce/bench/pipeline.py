@@ -18,18 +18,14 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from contract import Status, TagRead, encode
-from contract.topics import gateway_topic
-from gateway.outbox import Outbox
-from gateway.publisher import Publisher
+from contract import TagRead
 from silentcommerce.bench.rig import BenchRig, StoreDatabase, cpu_seconds, peak_rss_kb, wait_until
 from silentcommerce.bench.seed import prepare_database
 from silentcommerce.bench.workload import STORE, ShelfTraffic, StockItem, stock
-from silentcommerce.mqtt import MqttLink, Will
 from silentcommerce.processes import ManagedProcess
+from silentcommerce.simgateway import GatewayDelivery
 
 MAX_BACKLOG = 64
 """Batches per gateway between the outbox append and ingest's commit (ingest's own queue holds 2,000)."""
@@ -43,40 +39,14 @@ POLL_S = 0.1
 READY_TIMEOUT_S = 900.0
 
 
-class SimulatedGateway:
-    """A gateway's delivery path without readers: outbox, publisher, MQTT link with its birth and will."""
+class SimulatedGateway(GatewayDelivery):
+    """A gateway's delivery path without readers (:class:`GatewayDelivery`), fed the bench store's batches."""
 
     def __init__(self, rig: BenchRig, name: str, outbox: Path) -> None:
-        self.name = name
-        self.outbox = Outbox(outbox, STORE, name)
-        status_topic = gateway_topic(STORE, name, "status")
-        self._status_topic = status_topic
-        self.link = MqttLink(rig.gateway_mqtt(name), will=Will(status_topic, self._status("offline")),
-                             on_connected=self._online)
-        self.publisher = Publisher(self.outbox, self.link)
-        self.appended = 0
-
-    def _status(self, state: str) -> bytes:
-        return encode(Status(store=STORE, gateway=self.name, state="online" if state == "online" else "offline",
-                             at=datetime.now(UTC)))
-
-    def _online(self) -> None:
-        self.link.publish(self._status_topic, self._status("online"), retain=True)
-        self.publisher.wake()
-
-    def start(self) -> None:
-        self.link.start()
-        self.publisher.start()
+        super().__init__(STORE, name, outbox, rig.gateway_mqtt(name))
 
     def append(self, traffic: ShelfTraffic, reads: list[TagRead]) -> None:
-        self.outbox.append("reads", lambda seq: traffic.payload(seq, reads))
-        self.appended += 1
-        self.publisher.wake()
-
-    def stop(self) -> None:
-        self.publisher.drain_and_join(2.0)
-        self.link.stop(final_publish=(self._status_topic, self._status("offline")))
-        self.outbox.close()
+        self.append_reads(lambda seq: traffic.payload(seq, reads))
 
 
 @dataclass

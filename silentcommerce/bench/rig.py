@@ -146,7 +146,19 @@ def _proc(process: ManagedProcess, name: str) -> str:
 
 def cpu_seconds(process: ManagedProcess) -> float:
     """User plus system CPU time the process has used so far (``/proc/{pid}/stat``)."""
-    fields = _proc(process, "stat").rsplit(")", 1)[1].split()
+    return _cpu_from_stat(_proc(process, "stat"))
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of any process by its id (0.0 once it is gone)."""
+    try:
+        return _cpu_from_stat(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return 0.0
+
+
+def _cpu_from_stat(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
