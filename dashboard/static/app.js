@@ -12,7 +12,7 @@
   };
   const SERIES_COLOURS = ["#38bdf8", "#fbbf24", "#34d399", "#f472b6", "#a78bfa", "#fb923c", "#22d3ee", "#a3e635"];
 
-  const $ = (id) => document.getElementById(id);
+  const { el, svg, $ } = window.scDom; // dom.js: text only, nothing from the wire is parsed as HTML
   const currency = document.body.dataset.currency || "EUR";
   const moneyFormat = new Intl.NumberFormat(undefined, { style: "currency", currency });
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -34,32 +34,6 @@
     newestTx: null,
     stock: null, // {low, missing, open_alerts}
   };
-
-  // -- small DOM helpers (text only: nothing from the wire is parsed as HTML) -----------------------
-
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "style") node.style.cssText = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  const svgNs = "http://www.w3.org/2000/svg"; // the SVG namespace name, not a URL that is loaded
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(svgNs, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   const money = (value) => { const n = Number(value); return Number.isFinite(n) ? moneyFormat.format(n) : String(value); };
   const dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });

@@ -2,36 +2,14 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
+  const { el, svg, $ } = window.scDom; // dom.js: text only, nothing from the wire is parsed as HTML
   const currency = document.body.dataset.currency || "EUR";
   const moneyFormat = new Intl.NumberFormat(undefined, { style: "currency", currency });
   const dayFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
   const money = (v) => { const n = Number(v); return Number.isFinite(n) ? moneyFormat.format(n) : String(v ?? "—"); };
   const day = (iso) => { if (!iso) return "—"; const d = new Date(iso); return Number.isNaN(d.getTime()) ? "" : dayFormat.format(d); };
   const pct = (x) => (x === null || x === undefined ? "—" : `${(Number(x) * 100).toFixed(0)} %`);
-  const svgNs = "http://www.w3.org/2000/svg"; // the SVG namespace name, not a URL that is loaded
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "style") node.style.cssText = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(svgNs, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
   async function getJson(path, init) {
     const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json",
       "Content-Type": "application/json" }, ...init });

@@ -156,8 +156,9 @@ def test_page_and_assets_are_served_from_the_app(client: TestClient) -> None:
     page = client.get("/", auth=OPERATOR)
     assert page.headers["content-type"].startswith("text/html")
     assert "/static/app.js" in page.text and "/static/app.css" in page.text
+    assert page.text.index("/static/dom.js") < page.text.index("/static/app.js")  # the helpers app.js uses
     assert "http://" not in page.text and "https://" not in page.text  # no CDN, no external fonts
-    for asset in ("/static/app.js", "/static/app.css"):
+    for asset in ("/static/dom.js", "/static/app.js", "/static/app.css"):
         response = client.get(asset)
         assert response.status_code == 200 and len(response.content) > 500
         assert "https://" not in response.text
