@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -56,6 +56,7 @@ from simulators.storeplan import load_store_plan
 TICK_S = 0.1
 """The simulation's step: card readers and the lanes' and gate's antennas are read every tick."""
 ONLINE_TIMEOUT_S = 300.0
+ANNOUNCE_S = 5.0
 DRAIN_TIMEOUT_S = 180.0
 POLL_S = 2.0
 
@@ -112,6 +113,8 @@ class ChainReport:
     """Time the shoppers ran (the drain afterwards not included)."""
     ingest_mode: str
     database: str
+    simulated_s: float = 0.0
+    """Simulated seconds played: less than ``seconds`` when the machine could not keep up."""
     cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds (user + system) over the run: the simulation, ingest (all processes), the broker."""
 
@@ -277,16 +280,25 @@ class Chain:
             delivery.start()
 
     def _wait_online(self) -> None:
-        deadline = time.monotonic() + ONLINE_TIMEOUT_S
-        wanted = len(self.gateways)
+        """Until ingest has recorded every gateway online; the missing ones announce themselves again every
+        ``ANNOUNCE_S`` (ingest workers on shared subscriptions are not sent the retained births)."""
+        started = time.monotonic()
+        announced = started
         while True:
             self.check()
-            online = self._scalar("SELECT COUNT(*) FROM gateways WHERE state = 'online'")
-            if online >= wanted:
+            with self.db.connect() as conn:
+                online = {(store, gw) for store, gw in conn.execute(
+                    text("SELECT store, gateway FROM gateways WHERE state = 'online'"))}
+            missing = [g for key, g in self.gateways.items() if key not in online]
+            if not missing:
                 return
-            if time.monotonic() > deadline:
-                raise ChainError(f"only {online} of {wanted} gateways recorded online after "
+            if time.monotonic() - started > ONLINE_TIMEOUT_S:
+                raise ChainError(f"{len(missing)} of {len(self.gateways)} gateways not recorded online after "
                                  f"{ONLINE_TIMEOUT_S:.0f} s; see {self.workdir / 'logs'}")
+            if time.monotonic() - announced >= ANNOUNCE_S:
+                announced = time.monotonic()
+                for gateway in missing:
+                    gateway.delivery.announce()
             time.sleep(0.5)
 
     # -- running --------------------------------------------------------------------------------
@@ -299,35 +311,44 @@ class Chain:
                 raise ChainError(str(exc)) from None
 
     def run(self, progress: Callable[[ChainProgress], None]) -> ChainReport:
-        """Play every store's shoppers for the duration, then drain and account."""
+        """Play every store's shoppers for the duration, then drain and account.
+
+        Simulated time goes in steps of ``TICK_S`` with the reads stamped at their step's time. A busy
+        machine delays steps but never skips one: the reads go out late, as from a gateway that fell behind,
+        and the run covers fewer simulated seconds (``ChainReport.simulated_s``)."""
         cpu0 = self._cpu()
-        started = time.monotonic()
+        started, wall_start = time.monotonic(), datetime.now(UTC)
         for traffic in self.traffic:
             traffic.start(0.0)
-        last_poll = 0.0
-        next_tick = started
+        names = [f"gw{n}" for n in range(1, self.options.gateways + 1)]
+        last_poll, step = 0.0, 0
         while (elapsed := time.monotonic() - started) < self.options.duration_s:
-            now = datetime.now(UTC)
-            for traffic in self.traffic:
-                traffic.advance(elapsed)
-                reads = traffic.reads(elapsed, now)
-                for name in (f"gw{n}" for n in range(1, self.options.gateways + 1)):
-                    self.gateways[(traffic.store, name)].tick(reads.get(name, ()), now, time.monotonic())
+            while step * TICK_S <= elapsed:
+                sim_s = step * TICK_S
+                at = wall_start + timedelta(seconds=sim_s)
+                for traffic in self.traffic:
+                    traffic.advance(sim_s)
+                    reads = traffic.reads(sim_s, at)
+                    for name in names:
+                        self.gateways[(traffic.store, name)].tick(reads.get(name, ()), at, started + sim_s)
+                step += 1
+                if time.monotonic() - started >= self.options.duration_s:
+                    break
             if elapsed - last_poll >= POLL_S:
                 last_poll = elapsed
                 self.check()
-                progress(self._progress(elapsed, "shoppers"))
-            next_tick += TICK_S
-            time.sleep(max(0.0, next_tick - time.monotonic()))
+                progress(self._progress(elapsed, "shoppers" if elapsed - step * TICK_S < 1.0 else
+                                        f"shoppers, {elapsed - step * TICK_S:.0f} s behind"))
+            time.sleep(max(0.0, started + step * TICK_S - time.monotonic()))
         seconds = time.monotonic() - started
-        now = datetime.now(UTC)
+        now = wall_start + timedelta(seconds=step * TICK_S)
         for gateway in self.gateways.values():
             gateway.flush(now)
         self._drain(progress, started)
         cpu1 = self._cpu()
         report = ChainReport(self._figures(), self.options.gateways, seconds,
                              "per store" if self.workers == 0 else f"{self.workers} workers",
-                             self.db_url.split(":", 1)[0].split("+", 1)[0])
+                             self.db_url.split(":", 1)[0].split("+", 1)[0], simulated_s=step * TICK_S)
         report.cpu_s = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
         return report
 

@@ -42,8 +42,13 @@ class GatewayDelivery:
                              at=datetime.now(UTC)))
 
     def _online(self) -> None:
-        self.link.publish(self._status_topic, self._status("online"), retain=True)
+        self.announce()
         self.publisher.wake()
+
+    def announce(self) -> None:
+        """Publish the retained ``online`` status (again): a subscriber of a shared subscription is never
+        sent retained messages, so an ingest worker that subscribed after the birth learns of it only so."""
+        self.link.publish(self._status_topic, self._status("online"), retain=True)
 
     def start(self) -> None:
         self.link.start()

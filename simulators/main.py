@@ -420,9 +420,14 @@ def chain_command(
     except ChainError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        typer.echo("stopped before the end: no figures", err=True)
+        raise typer.Exit(130) from None
     console.print(chain_table(report))
     cpu = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.cpu_s.items())
-    console.print(f"{report.seconds:.0f} s of shoppers, {report.reads_per_s:,.0f} reads/s; ingest: "
+    behind = f" (simulated {report.simulated_s:.0f} s: the machine fell behind)" \
+        if report.simulated_s < report.seconds - 1.0 else ""
+    console.print(f"{report.seconds:.0f} s of shoppers{behind}, {report.reads_per_s:,.0f} reads/s; ingest: "
                   f"{report.ingest_mode} on {report.database}; CPU: {cpu}")
     if report.failed:
         total = report.total
