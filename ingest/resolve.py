@@ -17,39 +17,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from contract.payloads import ReadsBatch, TagRead
 from ingest.rules.model import Alert, Product, Sighting, TagKind, Zone
+from ingest.rules.tagtable import Binding, TagTable
 from readers.epc import Sgtin, decode_epc
 from readers.errors import ReaderError
 
 NO_ZONE = "(none)"
 MAX_CODES = 200_000
 """Tags whose code-only identity is remembered (a store's items and cards, with room to spare)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """A tag bound to a member, a staff member or (kind ``item``) a product SKU."""
-
-    tag: str
-    kind: str
-    ref: str
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-
-    def valid_at(self, moment: datetime) -> bool:
-        return (self.valid_from is None or self.valid_from <= moment) and (
-            self.valid_to is None or moment < self.valid_to
-        )
-
-
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def _start(binding: Binding) -> datetime:
-    return binding.valid_from or _EARLIEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,37 +49,32 @@ class TagResolver:
     """Resolves each read of a batch to a :class:`Sighting`; keeps counts of what it could not place."""
 
     def __init__(
-        self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding]
+        self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding] | TagTable
     ) -> None:
         self.stats = ResolverStats()
         self._alerted_zones: set[str] = set()
         self._zones: dict[str, Zone] = {}
         self._by_gtin: dict[str, str] = {}
-        self._bindings: dict[str, list[Binding]] = {}
+        self._tags = TagTable()
         self._by_code: dict[str, tuple[TagKind, str | None]] = {}
         """Tag -> what its code alone makes it (no binding involved, so no time): decoded once per tag."""
         self.update(zones, products, bindings)
 
-    def update(self, zones: Mapping[str, Zone], products: Iterable[Product], bindings: Iterable[Binding]) -> None:
-        """Replace layout, catalog and bindings (after an admin edit)."""
+    def update(self, zones: Mapping[str, Zone], products: Iterable[Product],
+               bindings: Iterable[Binding] | TagTable) -> None:
+        """Replace layout, catalog and bindings (after an admin edit). ``bindings``: a :class:`TagTable` (kept,
+        not copied: a large store's is loaded once and shared with the rules) or the bindings themselves."""
         self._zones = dict(zones)
         self._by_gtin = {p.gtin: p.sku for p in products if p.gtin}
-        grouped: dict[str, list[Binding]] = {}
-        for binding in bindings:
-            grouped.setdefault(binding.tag, []).append(binding)
-        for candidates in grouped.values():
-            # If periods overlap (an old owner's binding left open), the latest-starting one wins: a reissued
-            # card or a returned tote never stands for its old owner again.
-            candidates.sort(key=_start, reverse=True)
-        self._bindings = grouped
+        self._tags = bindings if isinstance(bindings, TagTable) else TagTable.of(bindings)
         self._by_code.clear()
         self._alerted_zones.clear()  # a zone still unknown after an edit is reported afresh
 
     def identify(self, tag: str, at: datetime) -> tuple[TagKind, str | None]:
         """What ``tag`` (``EPC:…``/``UID:…``) is at time ``at``: (kind, member id / staff id / SKU)."""
-        for binding in self._bindings.get(tag, ()):
-            if binding.valid_at(at) and binding.kind in ("member", "staff", "item"):
-                return binding.kind, binding.ref  # type: ignore[return-value]
+        bound = self._tags.bound(tag, at)
+        if bound is not None:
+            return bound  # type: ignore[return-value]
         known = self._by_code.get(tag)
         if known is None:
             if len(self._by_code) >= MAX_CODES:

@@ -3,7 +3,8 @@ and the state ingest loads at start (layout, catalog, bindings, sold items, last
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -14,8 +15,8 @@ from sqlalchemy import Connection, insert, select, update
 from contract.payloads import Ack, SensorsBatch, Status
 from ingest.db import schema as t
 from ingest.db.admin import config_version
-from ingest.resolve import Binding
 from ingest.rules.model import OpenBasket, OpenVisit, Product, StoredLine, Zone
+from ingest.rules.tagtable import TagTable
 
 MAX_DEAD_LETTER_BYTES = 16_384
 
@@ -122,19 +123,24 @@ def record_dead_letter(conn: Connection, topic: str, reason: str, payload: bytes
         received_at=at))
 
 
+STREAM_ROWS = 10_000
+"""Rows fetched at a time when loading the tags: a million items are never held as rows at once."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreState:
-    """What the engine and the resolver start from."""
+    """What the engine and the resolver start from. ``bindings`` holds every tag's binding and item row
+    once; ``sold``, ``locations``, ``stock`` and ``missing`` are views of it (see :mod:`ingest.rules.tagtable`)."""
 
     zones: dict[str, Zone]
     products: dict[str, Product]
-    bindings: tuple[Binding, ...]
-    sold: frozenset[str]
-    locations: dict[str, str]
+    bindings: TagTable
+    sold: AbstractSet[str]
+    locations: Mapping[str, str]
     config_version: int
-    stock: dict[str, str] = field(default_factory=dict)
+    stock: Mapping[str, str] = field(default_factory=dict)
     """Tag -> SKU of every item not sold (in the store, or missing)."""
-    missing: frozenset[str] = frozenset()
+    missing: AbstractSet[str] = frozenset()
     """Items whose status is ``missing``."""
     visits: tuple[OpenVisit, ...] = ()
     """Open visits, the newest per member."""
@@ -152,18 +158,22 @@ def load_state(conn: Connection, store: str) -> StoreState:
                        tuple(r.home_zones or ()))
         for r in conn.execute(select(t.products).where(t.products.c.store == store))
     }
-    bindings = tuple(
-        Binding(r.tag, r.kind, r.ref, r.valid_from, r.valid_to)
-        for r in conn.execute(select(t.tag_bindings).order_by(t.tag_bindings.c.id))
-    )
-    sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")).scalars())
-    unsold = conn.execute(select(t.items.c.tag, t.items.c.sku, t.items.c.status, t.items.c.last_zone).where(
-        t.items.c.status != "sold")).all()
-    locations = {r.tag: r.last_zone for r in unsold if r.last_zone is not None}
-    stock = {r.tag: r.sku for r in unsold}
-    missing = frozenset(r.tag for r in unsold if r.status == "missing")
-    return StoreState(zones, products, bindings, sold, locations, config_version(conn), stock, missing,
-                      load_open_visits(conn, store), load_open_baskets(conn, store))
+    return StoreState(zones, products, tags := load_tags(conn), tags.sold, tags.locations, config_version(conn),
+                      tags.stock, tags.missing, load_open_visits(conn, store), load_open_baskets(conn, store))
+
+
+def load_tags(conn: Connection) -> TagTable:
+    """Every item row and tag binding, streamed into one :class:`TagTable` (never a list of a million rows)."""
+    table = TagTable()
+    i, b = t.items.c, t.tag_bindings.c
+    for tag, sku, status, zone in conn.execute(
+            select(i.tag, i.sku, i.status, i.last_zone).execution_options(yield_per=STREAM_ROWS)):
+        table.add_item(tag, sku, status, zone)
+    for tag, kind, ref, valid_from, valid_to in conn.execute(
+            select(b.tag, b.kind, b.ref, b.valid_from, b.valid_to).order_by(b.id)
+            .execution_options(yield_per=STREAM_ROWS)):
+        table.bind(tag, kind, ref, valid_from, valid_to)
+    return table
 
 
 def load_open_visits(conn: Connection, store: str) -> tuple[OpenVisit, ...]:

@@ -119,9 +119,10 @@ class StoreEngine:
         self._committed: set[str] = set()
         self._settling: list[tuple[datetime, int, Basket]] = []
         self._order = itertools.count()
-        self._location: dict[str, tuple[str, datetime | None]] = {
-            tag: (zone, None) for tag, zone in (locations or {}).items()
-        }
+        self._start_locations: Mapping[str, str] = locations if locations is not None else {}
+        """The items' last zones at the start, kept as given (a large store has a million)."""
+        self._location: dict[str, tuple[str, datetime | None]] = {}
+        """Tag -> (zone, time of the read) of the items located since the start."""
         self._last_alarm: dict[str, datetime] = {}
         self._gates = ExitGateDetector(exits)
         self._gate_zones = self._gates.zones()
@@ -406,6 +407,9 @@ class StoreEngine:
 
     def _locate(self, s: Sighting, out: list[Decision]) -> None:
         previous = self._location.get(s.tag)
+        if previous is None:
+            start = self._start_locations.get(s.tag)
+            previous = None if start is None else (start, None)
         if previous is not None:
             zone, at = previous
             if at is not None and s.at < at:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -129,9 +130,10 @@ class InventoryCycles:
 
     ``stock``: tag -> SKU of the in-store items at the start (they are missing if never read);
     ``missing``: those of them already missing (not missing again; read, they are found);
-    ``locations``: tag -> their last known zone (kept until the never-read stock goes missing); ``taken(tag)``: the item is sold or in a basket (not stock on a
-    shelf, and never missing). ``stock`` and ``locations`` are kept, not copied (a large store has a million
-    items): the caller hands them over and does not change them afterwards.
+    ``locations``: tag -> their last known zone (kept until the never-read stock goes missing); ``taken(tag)``:
+    the item is sold or in a basket (not stock on a shelf, and never missing). ``stock``, ``locations`` and a
+    set ``missing`` are kept, not copied (a large store has a million items): the caller hands them over and
+    does not change them afterwards.
     """
 
     def __init__(
@@ -162,7 +164,9 @@ class InventoryCycles:
         """Cycle number -> in-store, not missing items last read in that cycle."""
         self._start_stock: Mapping[str, str] = (stock or {}) if settings is not None else {}
         self._locations: Mapping[str, str] = (locations or {}) if settings is not None else {}
-        self._start_missing = frozenset(missing) if settings is not None else frozenset()
+        self._start_missing: AbstractSet[str] = frozenset()
+        if settings is not None:
+            self._start_missing = missing if isinstance(missing, AbstractSet) else frozenset(missing)
         self._start_due = True
         """The never-read start stock is not yet missing: its first cycle has not been decided."""
         self._dropped: set[str] = set()
