@@ -66,6 +66,7 @@ from ingest.rules.model import (
     VisitOpened,
 )
 from ingest.rules.sensors import SensorRules
+from ingest.rules.tagtable import TagTable
 from ingest.sequences import SequenceBook
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings, TsdbWriter, reads_lines, sensor_lines
@@ -168,6 +169,8 @@ class IngestService:
         self._tsdb: TsdbWriter | None = None
         self._engine: StoreEngine | None = None
         self._resolver: TagResolver | None = None
+        self._tags: TagTable | None = None
+        """Every tag's binding and item row, loaded at start; a reload binds them afresh in place."""
         self._sensor_rules = SensorRules(self.store_file.rules_for_sensors())
         """From the store file's ``[[sensor_rules]]``, read once at start (a restart applies changes)."""
         self._config_version = -1
@@ -257,7 +260,9 @@ class IngestService:
     def _load(self, conn: Connection, *, first: bool = False, now: datetime | None = None) -> list[Decision]:
         """(Re)build the engine's view of the catalog and stock from the database; return the decisions a
         reload implies (an item the database no longer holds as sold was returned at the service desk)."""
-        state = records.load_state(conn, self.store)
+        reload = not first and self._engine is not None and self._resolver is not None
+        state = records.load_state(conn, self.store, self._tags if reload else None)
+        self._tags = state.bindings
         decisions: list[Decision] = []
         self._zone_types = {name: zone.type for name, zone in state.zones.items()}
         if first or self._engine is None or self._resolver is None:

@@ -148,7 +148,10 @@ class StoreState:
     """Uncommitted baskets (open or held) with their lines."""
 
 
-def load_state(conn: Connection, store: str) -> StoreState:
+def load_state(conn: Connection, store: str, tags: TagTable | None = None) -> StoreState:
+    """The state at start; or, given the ``tags`` loaded then, at a reload: the tags are bound afresh in place
+    and ``sold`` is read again, while ``stock``, ``locations`` and ``missing`` stay those of the start (the
+    rules take them only at the start)."""
     zones = {
         r.name: Zone(r.name, r.type, r.display, r.alarm, r.gateway)
         for r in conn.execute(select(t.zones).where(t.zones.c.store == store))
@@ -158,22 +161,36 @@ def load_state(conn: Connection, store: str) -> StoreState:
                        tuple(r.home_zones or ()))
         for r in conn.execute(select(t.products).where(t.products.c.store == store))
     }
-    return StoreState(zones, products, tags := load_tags(conn), tags.sold, tags.locations, config_version(conn),
-                      tags.stock, tags.missing, load_open_visits(conn, store), load_open_baskets(conn, store))
+    sold: AbstractSet[str]
+    if tags is None:
+        tags = load_tags(conn)
+        sold = tags.sold
+    else:
+        tags.unbind_all()
+        _bind(conn, tags)
+        sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")
+                                      .execution_options(yield_per=STREAM_ROWS)).scalars())
+    return StoreState(zones, products, tags, sold, tags.locations, config_version(conn), tags.stock, tags.missing,
+                      load_open_visits(conn, store), load_open_baskets(conn, store))
 
 
 def load_tags(conn: Connection) -> TagTable:
     """Every item row and tag binding, streamed into one :class:`TagTable` (never a list of a million rows)."""
     table = TagTable()
-    i, b = t.items.c, t.tag_bindings.c
+    i = t.items.c
     for tag, sku, status, zone in conn.execute(
             select(i.tag, i.sku, i.status, i.last_zone).execution_options(yield_per=STREAM_ROWS)):
         table.add_item(tag, sku, status, zone)
+    _bind(conn, table)
+    return table
+
+
+def _bind(conn: Connection, table: TagTable) -> None:
+    b = t.tag_bindings.c
     for tag, kind, ref, valid_from, valid_to in conn.execute(
             select(b.tag, b.kind, b.ref, b.valid_from, b.valid_to).order_by(b.id)
             .execution_options(yield_per=STREAM_ROWS)):
         table.bind(tag, kind, ref, valid_from, valid_to)
-    return table
 
 
 def load_open_visits(conn: Connection, store: str) -> tuple[OpenVisit, ...]:

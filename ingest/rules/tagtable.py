@@ -116,6 +116,21 @@ class TagTable:
         # order.)
         timed.sort(key=_start, reverse=True)
 
+    def unbind_all(self) -> None:
+        """Forget every binding, keeping the item rows (a reload binds the tags afresh: the rules keep the
+        stock as it was at the start, so the item rows are not read again)."""
+        unbound = []
+        for tag, facts in self._facts.items():  # values replaced in place: no copy of a million entries
+            if facts.kind is None:
+                continue
+            if facts.status is None:
+                unbound.append(tag)  # a card: nothing left
+            else:
+                self._facts[tag] = self._facts_of((None, None, facts.sku, facts.zone, facts.status))
+        for tag in unbound:
+            del self._facts[tag]
+        self._timed.clear()
+
     def add_item(self, tag: str, sku: str, status: str, zone: str | None) -> None:
         """Add an item's row (``status``: ``in_store``, ``missing`` or ``sold``)."""
         facts = self._facts.get(tag, _NO_FACTS)
@@ -125,15 +140,17 @@ class TagTable:
              status: str | None) -> None:
         self._count(old, -1)
         key = (kind, ref, sku, zone, status)
-        if kind in ("member", "staff"):
-            facts = TagFacts(*key)
-        else:
-            facts = self._shared.get(key) or self._shared.setdefault(key, TagFacts(*key))
+        facts = self._facts_of(key)
         if key == _NOTHING:
             self._facts.pop(tag, None)
         else:
             self._facts[tag] = facts  # an existing entry keeps its tag object: one string per tag
         self._count(facts, 1)
+
+    def _facts_of(self, key: _Key) -> TagFacts:
+        if key[0] in ("member", "staff"):
+            return TagFacts(*key)
+        return self._shared.get(key) or self._shared.setdefault(key, TagFacts(*key))
 
     def _count(self, facts: TagFacts, step: int) -> None:
         if facts.status in UNSOLD:

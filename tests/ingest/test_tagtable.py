@@ -72,3 +72,17 @@ def test_items_with_the_same_facts_share_them_and_each_tag_is_held_once() -> Non
     first, last = table.facts("EPC:0"), table.facts("EPC:999")
     assert first is not None and first is last
     assert len(table) == 1000
+
+
+def test_a_reload_binds_the_tags_afresh_and_keeps_the_start_stock() -> None:
+    table = TagTable()
+    table.add_item("EPC:1", "MILK", "in_store", "shelf-1")
+    table.bind("EPC:1", "item", "MILK")
+    table.bind("UID:A", "member", "M-1")
+    table.bind("UID:B", "member", "M-2", valid_from=T0)
+    table.unbind_all()
+    table.bind("UID:A", "member", "M-3")
+    assert table.bound("EPC:1", T0) is None and table.bound("UID:B", T0) is None
+    assert table.bound("UID:A", T0) == ("member", "M-3")
+    assert dict(table.stock) == {"EPC:1": "MILK"} and dict(table.locations) == {"EPC:1": "shelf-1"}
+    assert len(table) == 2
