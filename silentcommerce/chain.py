@@ -205,17 +205,17 @@ class Chain:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         (self.workdir / "logs").mkdir(parents=True)
-        say(f"store files of {opts.stores} stores × {opts.gateways} gateways")
+        say(f"writing the store files of {opts.stores} stores × {opts.gateways} gateways")
         self.store_files = write_chain_stores(self.workdir / "stores", opts.stores, opts.gateways)
         pairs = [(store_id(n), f"gw{g}") for n in range(1, opts.stores + 1) for g in range(1, opts.gateways + 1)]
-        say(f"broker credentials and ACL for {len(pairs)} gateways")
+        say(f"writing broker credentials and the ACL for {len(pairs)} gateways")
         self.credentials = generate_credentials(self.workdir / "broker", pairs)
-        say("Mosquitto")
+        say("starting Mosquitto")
         self.broker = Broker(self.workdir / "broker", free_port())
         self.broker.start()
         if opts.tsdb:
             self._start_tsdb(say)
-        say("database schema and the stores' files")
+        say("migrating the database and putting the stores' files into it")
         self._db = make_engine(self.db_url)
         upgrade(self._db)
         for path in self.store_files:  # here, one after another: ingest processes seeding at once lock SQLite
@@ -223,9 +223,9 @@ class Chain:
                 seed_from_store_file(conn, load_store_file(path))
         self._start_ingest(say)
         if opts.dashboard_port is not None:
-            say("dashboard")
+            say("starting dashboard")
             self._start_dashboard(opts.dashboard_port)
-        say(f"{len(pairs)} simulated gateways")
+        say(f"starting {len(pairs)} simulated gateways")
         for number, path in enumerate(self.store_files, start=1):
             self._start_store(path, opts.seed * 1000 + number)
         say("waiting for ingest to record every gateway online")
@@ -238,7 +238,7 @@ class Chain:
         return process
 
     def _start_tsdb(self, say: Callable[[str], None]) -> None:
-        say("VictoriaMetrics (time series)")
+        say("starting VictoriaMetrics (time series)")
         started = start_victoria_metrics(self.workdir, free_port())
         if started is None:
             say("VictoriaMetrics is not installed: no time series")
@@ -252,7 +252,7 @@ class Chain:
         if self.tsdb_url:
             common += ["--tsdb-url", self.tsdb_url]
         commands = ingest_commands(self.store_files, self.workers, common)
-        say(f"ingest: {len(commands)} process{'es' if len(commands) > 1 else ''}")
+        say(f"starting ingest: {len(commands)} process{'es' if len(commands) > 1 else ''}")
         for name, args in commands:
             self._spawn(name, args)
 
@@ -433,7 +433,7 @@ def run_chain(options: ChainOptions, say: Callable[[str], None],
         except (SimulatorError, BrokerError, ProcessError, OSError) as exc:
             raise ChainError(str(exc)) from None
         if chain.dashboard_url and chain.credentials is not None:
-            say(f"dashboard {chain.dashboard_url} (operator / {chain.credentials.dashboard_logins['operator']})")
+            say(f"the dashboard is at {chain.dashboard_url} (operator / {chain.credentials.dashboard_logins['operator']})")
         return chain.run(progress)
     finally:
         chain.stop()

@@ -416,7 +416,7 @@ def chain_command(
                       f"{p.transactions} transactions, {p.alarms} alarms[/dim]")
 
     try:
-        report = run_chain(options, lambda text: console.print(f"[dim]starting {text}[/dim]"), show)
+        report = run_chain(options, lambda text: console.print(f"[dim]{text}[/dim]"), show)
     except ChainError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
