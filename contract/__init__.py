@@ -1,7 +1,8 @@
 """The wire contract (v1) shared by gateway, ingest, dashboard and simulators.
 
 Topics are built and parsed only in :mod:`contract.topics`; payloads are the pydantic models in
-:mod:`contract.payloads`. Nothing here does I/O.
+:mod:`contract.payloads` (the hot ``reads`` kind is also decoded a whole batch at once by
+:mod:`contract.reads`, with the models' verdicts). Nothing here does I/O.
 """
 
 from contract.errors import ContractError, TopicError

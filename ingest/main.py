@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -13,6 +14,12 @@ from ingest.tsdb import TsdbSettings
 from silentcommerce.mqtt import MqttSettings
 
 log = logging.getLogger(__name__)
+
+GC_YOUNG_THRESHOLD = 20_000
+"""Net allocations between two young-generation collections (Python's default is 700). A group of reads
+batches makes about ten short-lived objects per read and frees them when the group is done: at 700 the
+collector ran dozens of times per group, promoted the group's live objects and so brought on the full
+collections that walk the whole loaded state (a sixth of ingest's CPU at 500-read batches)."""
 
 
 def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | None = None) -> None:
@@ -31,7 +38,9 @@ def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | 
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     service.start()
+    gc.freeze()  # the state loaded at start lives as long as the process: the collector need not walk it
     log.info("ingest for store %s running (database %s)", service.store, _redact(db_url))
     try:
         stop.wait()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from contract.payloads import ReadsBatch, TagRead
+from contract.reads import ReadRow, ReadRows
 from ingest.rules.model import Alert, Product, Sighting, TagKind, Zone
 from ingest.rules.tagtable import Binding, TagTable
 from readers.epc import Sgtin, decode_epc
@@ -97,7 +98,7 @@ class TagResolver:
     def zone(self, name: str | None) -> Zone | None:
         return None if name is None else self._zones.get(name)
 
-    def sighting(self, read: TagRead, gateway: str, zone: Zone, *, historical: bool = False) -> Sighting:
+    def sighting(self, read: TagRead | ReadRow, gateway: str, zone: Zone, *, historical: bool = False) -> Sighting:
         tag = read.tag
         kind, ref = self.identify(tag, read.last_seen)
         return Sighting(
@@ -106,7 +107,7 @@ class TagResolver:
             historical=historical,
         )
 
-    def resolve(self, batch: ReadsBatch) -> Resolution:
+    def resolve(self, batch: ReadsBatch | ReadRows) -> Resolution:
         sightings: list[Sighting] = []
         alerts: list[Alert] = []
         unplaced = 0

@@ -43,7 +43,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contract.errors import ContractError
-from contract.payloads import Ack, Command, GateAlarm, ReadsBatch, SensorsBatch, Status, decode, encode
+from contract.payloads import Ack, Command, GateAlarm, SensorsBatch, Status, decode, encode
+from contract.reads import ReadRows, decode_reads
 from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filter, parse_topic
 from crm.settings import CrmSettings
 from ingest import crm_actions, crm_store
@@ -371,7 +372,7 @@ class IngestService:
             if topic.store != self.store:
                 raise ContractError(f"store {topic.store!r} is not served by this ingest (store {self.store!r})")
             if topic.kind == "reads":
-                return self._reads(message, topic, decode(ReadsBatch, message.payload), now)
+                return self._reads(message, topic, decode_reads(message.payload), now)
             if topic.kind == "sensors":
                 return self._sensors(message, topic, decode(SensorsBatch, message.payload), now)
             if topic.kind == "status":
@@ -438,7 +439,7 @@ class IngestService:
             log.warning("gateway %s/%s: seq jumped to %d (%d messages missing or late)", store, gateway, seq, missing)
         return False
 
-    def _reads(self, message: InboundMessage, topic: GatewayTopic, batch: ReadsBatch, now: datetime) -> _Step:
+    def _reads(self, message: InboundMessage, topic: GatewayTopic, batch: ReadRows, now: datetime) -> _Step:
         """Resolve the batch and run it through the rules; store the decisions with the group."""
         self._check_origin(topic, batch.store, batch.gateway)
         if self._is_repeat(batch.store, batch.gateway, batch.seq):

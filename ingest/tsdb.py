@@ -31,6 +31,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 
 from contract.payloads import ReadsBatch, SensorsBatch
+from contract.reads import ReadRows
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def reads_lines(batch: ReadsBatch, zone_types: Mapping[str, str], received_at: datetime | None = None) -> list[str]:
+def reads_lines(batch: ReadsBatch | ReadRows, zone_types: Mapping[str, str], received_at: datetime | None = None) -> list[str]:
     """The ``reads`` and ``reads_per_zone`` lines of one batch (zone types from the store layout), and its
     ``gateway_batches`` line when ``received_at`` is given."""
     store, gateway = _tag(batch.store), _tag(batch.gateway)
