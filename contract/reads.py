@@ -14,7 +14,6 @@ keeps the contract one: this module only ever says yes early.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -117,31 +116,25 @@ def _plain(data: Any) -> ReadRows | None:
             or type(seq) is not int or not 1 <= seq <= _MAX_SEQ or type(historical) is not bool
             or type(reads) is not list or len(reads) > MAX_READS_PER_BATCH):
         return None
-    times: dict[Any, datetime] = {}
-    time = _times(times)
-    names: set[Any] = set()
-    rows = tuple(_read(read, time, names) for read in reads)
-    return ReadRows(store, gateway, seq, time(data["sent_at"]), historical, rows)
+    times: dict[str, datetime] = {}
+    """Time string -> its time: parsed once per batch (a batch's reads share a handful of distinct times)."""
+    names: set[str] = set()
+    """The readers and zones found valid in this batch (a batch names a few, over and over)."""
+    rows = tuple(_read(read, times, names) for read in reads)
+    return ReadRows(store, gateway, seq, _time(data["sent_at"], times), historical, rows)
 
 
-def _times(cache: dict[Any, datetime]) -> Callable[[Any], datetime]:
-    """Parse a time string once per batch (a batch's reads share a handful of distinct times)."""
-
-    def time(text: Any) -> datetime:
-        moment = cache.get(text) if type(text) is str else None
-        if moment is None:
-            if type(text) is not str or not _TIME(text):
-                raise _Unusual
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is not UTC:
-                moment = moment.astimezone(UTC)  # OverflowError beyond year 1 or 9999: the model says so
-            cache[text] = moment
-        return moment
-
-    return time
+def _time(text: Any, cache: dict[str, datetime]) -> datetime:
+    if type(text) is not str or not _TIME(text):
+        raise _Unusual
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)  # OverflowError beyond year 1 or 9999: the model says so
+    cache[text] = moment
+    return moment
 
 
-def _read(read: Any, time: Callable[[Any], datetime], names: set[Any]) -> ReadRow:
+def _read(read: Any, times: dict[str, datetime], names: set[str]) -> ReadRow:
     if type(read) is not dict or not read.keys() <= _READ_KEYS:
         raise _Unusual
     reader, antenna, count, event = read["reader"], read["antenna"], read["count"], read["event"]
@@ -165,7 +158,9 @@ def _read(read: Any, time: Callable[[Any], datetime], names: set[Any]) -> ReadRo
     if (type(antenna) is not int or not 0 <= antenna <= 64 or type(count) is not int or not 1 <= count <= 1_000_000
             or event not in _EVENTS or (rssi is not None and (type(rssi) is not float or not -150 <= rssi <= 30))):
         raise _Unusual
-    first_seen, last_seen = time(read["first_seen"]), time(read["last_seen"])
+    # a cached key is a string, so nothing else finds one (an unhashable value raises TypeError: unusual)
+    first, last = read["first_seen"], read["last_seen"]
+    first_seen, last_seen = times.get(first) or _time(first, times), times.get(last) or _time(last, times)
     if last_seen < first_seen:
         raise _Unusual
     return ReadRow(reader, antenna, epc, uid, rssi, first_seen, last_seen, count, event, zone)

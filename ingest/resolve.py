@@ -101,18 +101,15 @@ class TagResolver:
     def sighting(self, read: TagRead | ReadRow, gateway: str, zone: Zone, *, historical: bool = False) -> Sighting:
         tag = read.tag
         kind, ref = self.identify(tag, read.last_seen)
-        return Sighting(
-            tag=tag, kind=kind, ref=ref, zone=zone, gateway=gateway, reader=read.reader, antenna=read.antenna,
-            rssi=read.rssi, count=read.count, event=read.event, first_seen=read.first_seen, at=read.last_seen,
-            historical=historical,
-        )
+        return Sighting(tag, kind, ref, zone, gateway, read.reader, read.antenna, read.rssi, read.count, read.event,
+                        read.first_seen, read.last_seen, historical)
 
     def resolve(self, batch: ReadsBatch | ReadRows) -> Resolution:
         sightings: list[Sighting] = []
         alerts: list[Alert] = []
         unplaced = 0
         self.stats.reads += len(batch.reads)
-        zones = self._zones
+        zones, sighting, gateway, historical = self._zones, self.sighting, batch.gateway, batch.historical
         for read in batch.reads:
             zone = None if read.zone is None else zones.get(read.zone)
             if zone is None:
@@ -130,5 +127,5 @@ class TagResolver:
                         details={"gateway": batch.gateway, "reader": read.reader},
                     ))
                 continue
-            sightings.append(self.sighting(read, batch.gateway, zone, historical=batch.historical))
+            sightings.append(sighting(read, gateway, zone, historical=historical))
         return Resolution(tuple(sightings), tuple(alerts), unplaced)

@@ -53,20 +53,29 @@ def reads_lines(batch: ReadsBatch | ReadRows, zone_types: Mapping[str, str], rec
     store, gateway = _tag(batch.store), _tag(batch.gateway)
     lines: list[str] = []
     per_zone: Counter[str] = Counter()
-    series: dict[tuple[str, str], str] = {}
+    series: dict[tuple[str | None, str], str] = {}
     """(zone, event) -> the line's measurement and tags: built once per batch, not once per read."""
+    stamps: dict[datetime, int] = {}
+    """A batch's reads share a handful of times: each converted once."""
     for read in batch.reads:
-        zone = read.zone or UNKNOWN_ZONE
-        per_zone[zone] += read.count
-        prefix = series.get((zone, read.event))
+        zone, event, count = read.zone, read.event, read.count
+        prefix = series.get((zone, event))
         if prefix is None:
-            prefix = series[(zone, read.event)] = (
-                f"reads,store={store},gateway={gateway},zone={_tag(zone)},"
-                f"zone_type={_tag(zone_types.get(zone, UNKNOWN_ZONE))},event={read.event} ")
+            name = zone or UNKNOWN_ZONE
+            prefix = series[(zone, event)] = (
+                f"reads,store={store},gateway={gateway},zone={_tag(name)},"
+                f"zone_type={_tag(zone_types.get(name, UNKNOWN_ZONE))},event={event} ")
+        per_zone[zone or UNKNOWN_ZONE] += count
+        stamp = stamps.get(read.last_seen)
+        if stamp is None:
+            stamp = stamps[read.last_seen] = _ns(read.last_seen)
         # EPC and UID are hex digits (the contract checks): nothing in them needs escaping
-        identity = f'epc="{read.epc}"' if read.epc is not None else f'uid="{read.uid}"'
-        rssi = f",rssi={read.rssi!r}" if read.rssi is not None else ""
-        lines.append(f"{prefix}{identity}{rssi},count={read.count}i {_ns(read.last_seen)}")
+        if read.rssi is None:
+            identity = f'epc="{read.epc}"' if read.epc is not None else f'uid="{read.uid}"'
+        else:
+            identity = (f'epc="{read.epc}",rssi={read.rssi!r}' if read.epc is not None
+                        else f'uid="{read.uid}",rssi={read.rssi!r}')
+        lines.append(f"{prefix}{identity},count={count}i {stamp}")
     at = _ns(batch.sent_at)
     lines.extend(f"reads_per_zone,store={store},zone={_tag(zone)} count={n}i {at}" for zone, n in per_zone.items())
     if received_at is not None:

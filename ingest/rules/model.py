@@ -79,9 +79,12 @@ class Evidence:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sighting:
-    """One smoothed read, resolved: which tag, what it is bound to, where and when."""
+    """One smoothed read, resolved: which tag, what it is bound to, where and when.
+
+    The rules never change one. It is not frozen only because it is built once per read: a frozen dataclass
+    sets each field through ``object.__setattr__``, several times the cost of building it."""
 
     tag: str
     """``EPC:<hex>`` or ``UID:<hex>``."""
