@@ -227,14 +227,15 @@ def demo(
 @app.command()
 def bench(
     out: Annotated[Path | None, typer.Option("--out", help="Where the JSON goes (default .run/bench/bench-<time>.json).")] = None,
-    only: Annotated[str | None, typer.Option("--only", help="Comma-separated sections: codecs, raw, pipeline, latency, memory.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated sections: codecs, raw, pipeline, latency, memory, scaling (default: all but scaling, which --workers adds).")] = None,
     duration: Annotated[float | None, typer.Option("--duration", min=0.5, help="Seconds per timed measurement.")] = None,
     rate: Annotated[int, typer.Option("--rate", min=1, help="Background reads/s while latency is measured.")] = 2000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Ingest worker processes (only 1 is supported yet).")] = 1,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Scaling section: ingest workers 1 … N on PostgreSQL over several stores (default 3, quick 2).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes: checks that everything runs; the figures mean little.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the bench's temporary folder (logs, databases).")] = False,
 ) -> None:
-    """Measure the system on this machine: raw broker baseline, pipeline throughput, latencies, codecs, memory."""
+    """Measure the system on this machine: raw broker baseline, pipeline throughput, latencies, codecs, memory,
+    and (with --workers) how ingest workers scale on PostgreSQL."""
     import dataclasses
     import sys
     from datetime import UTC, datetime
@@ -242,17 +243,20 @@ def bench(
     from rich.console import Console
 
     from silentcommerce.bench.rig import BenchError
-    from silentcommerce.bench.runner import SECTIONS, BenchOptions, run_bench
+    from silentcommerce.bench.runner import DEFAULT_SECTIONS, SECTIONS, BenchOptions, run_bench
     from silentcommerce.processes import ProcessError
 
-    if workers != 1:
-        raise typer.BadParameter("only one ingest worker is supported yet; multi-worker runs come later", param_hint="--workers")
-    sections = tuple(s.strip() for s in only.split(",") if s.strip()) if only else SECTIONS
+    if only:
+        sections = tuple(s.strip() for s in only.split(",") if s.strip())
+    else:
+        sections = DEFAULT_SECTIONS + (("scaling",) if workers is not None else ())
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", param_hint="--only")
+    if workers is not None and "scaling" not in sections:
+        raise typer.BadParameter("--workers sets the scaling section's worker counts; add 'scaling' to --only", param_hint="--workers")
     options = BenchOptions.quick_run(sections) if quick else BenchOptions(only=sections)
-    options = dataclasses.replace(options, rate=rate, keep=keep,
+    options = dataclasses.replace(options, rate=rate, keep=keep, workers=options.workers if workers is None else workers,
                                   duration_s=options.duration_s if duration is None else duration)
     err = Console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -42,18 +42,21 @@ READY_TIMEOUT_S = 900.0
 class SimulatedGateway(GatewayDelivery):
     """A gateway's delivery path without readers (:class:`GatewayDelivery`), fed the bench store's batches."""
 
-    def __init__(self, rig: BenchRig, name: str, outbox: Path) -> None:
-        super().__init__(STORE, name, outbox, rig.gateway_mqtt(name))
+    def __init__(self, rig: BenchRig, name: str, outbox: Path, store: str = STORE) -> None:
+        super().__init__(store, name, outbox, rig.gateway_mqtt(name, store))
 
     def append(self, traffic: ShelfTraffic, reads: list[TagRead]) -> None:
         self.append_reads(lambda seq: traffic.payload(seq, reads))
 
 
 @dataclass
-class PipelineResult:
+class FeedResult:
+    """What gateways fed flat out gave, counted in the database: the pipeline's and the scaling runs'."""
+
     gateways: int
     reads_per_batch: int
     seconds: float
+    """The counted window (the warm-up left out)."""
     reads_per_s: float
     published_batches: int
     stored_batches: int
@@ -62,6 +65,14 @@ class PipelineResult:
     backlog_start: int
     backlog_end: int
     backlog_max: int
+
+    @property
+    def backlog_grew(self) -> bool:
+        return self.backlog_end > self.backlog_start + self.gateways * 8
+
+
+@dataclass
+class PipelineResult(FeedResult):
     ingest_ready_s: float = 0.0
     """From starting the ingest process to its having recorded the gateways online (state loaded)."""
     ingest_peak_rss_kb: int = 0
@@ -74,10 +85,6 @@ class PipelineResult:
     def reads_per_cpu_s(self) -> float:
         """Reads committed per second of ingest CPU time: what one core would sustain on a quiet machine."""
         return self.reads_per_s * self.seconds / self.ingest_cpu_s if self.ingest_cpu_s > 0 else 0.0
-
-    @property
-    def backlog_grew(self) -> bool:
-        return self.backlog_end > self.backlog_start + self.gateways * 8
 
 
 def measure_pipeline(rig: BenchRig, *, gateways: int, reads_per_batch: int, duration_s: float) -> PipelineResult:
@@ -117,8 +124,8 @@ def drive(rig: BenchRig, name: str, database: Path, items: list[StockItem], *, g
 def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockItem], reads_per_batch: int,
          duration_s: float, ingest: ManagedProcess) -> PipelineResult:
     stop = threading.Event()
-    committed = {s.name: 0 for s in sims}
-    feeders = [threading.Thread(target=_feed, args=(sim, items, reads_per_batch, committed, stop), daemon=True)
+    committed = {sim: 0 for sim in sims}
+    feeders = [threading.Thread(target=feed, args=(sim, items, reads_per_batch, committed, stop), daemon=True)
                for sim in sims]
     samples: list[tuple[float, int, int, float]] = []
     start = time.monotonic()
@@ -127,7 +134,7 @@ def _run(sims: list[SimulatedGateway], store: StoreDatabase, items: list[StockIt
     try:
         while time.monotonic() - start < duration_s:
             for sim in sims:
-                committed[sim.name] = store.batches(sim.name)
+                committed[sim] = store.batches(sim.name)
             samples.append((time.monotonic() - start, sum(s.appended for s in sims), sum(committed.values()),
                             cpu_seconds(ingest)))
             ingest.check()
@@ -161,13 +168,15 @@ def _committed_seqs(store: StoreDatabase, sim: SimulatedGateway) -> int:
                         "AND kind = 'reads' AND seq BETWEEN 1 AND ?", STORE, sim.name, sim.appended)
 
 
-def _feed(sim: SimulatedGateway, items: list[StockItem], reads_per_batch: int, committed: dict[str, int],
-          stop: threading.Event) -> None:
-    traffic = ShelfTraffic(sim.name, items, seed=zlib.crc32(sim.name.encode()))
+def feed(sim: SimulatedGateway, items: list[StockItem], reads_per_batch: int,
+         committed: dict[SimulatedGateway, int], stop: threading.Event) -> None:
+    """Append ``items``' shelf reads to ``sim`` flat out until ``stop``, never more than ``MAX_BACKLOG``
+    batches ahead of ``committed[sim]`` (which the caller keeps up to date from the database)."""
+    traffic = ShelfTraffic(sim.name, items, seed=zlib.crc32(sim.name.encode()), store=sim.store)
     pool = [traffic.reads(reads_per_batch) for _ in range(POOL)]
     turn = 0
     while not stop.is_set():
-        if sim.appended - committed[sim.name] >= MAX_BACKLOG:
+        if sim.appended - committed[sim] >= MAX_BACKLOG:
             stop.wait(0.005)
             continue
         sim.append(traffic, pool[turn % POOL])

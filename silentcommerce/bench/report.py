@@ -58,6 +58,8 @@ class Report:
     settings: dict[str, object] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)
     """Raw material per section (counts, samples, timings) for whoever reads the JSON."""
+    tables: list[Table] = field(default_factory=list)
+    """Sections' own tables printed after the figures (their numbers are figures and details too)."""
 
     def add(self, section: str, name: str, value: float | None, unit: str = "", *,
             target: Target | None = None, note: str = "") -> None:
@@ -79,6 +81,8 @@ class Report:
 
     def print(self, console: Console) -> None:
         console.print(self.table())
+        for table in self.tables:
+            console.print(table)
 
     def to_json(self) -> str:
         figures = [

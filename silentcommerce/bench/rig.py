@@ -13,13 +13,14 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from silentcommerce.bench.workload import STORE, STORE_FILE
 from silentcommerce.broker import Broker, Credentials, free_port, gateway_user, generate_credentials
 from silentcommerce.mqtt import MqttSettings
+from silentcommerce.postgres import PostgresCluster, start_cluster
 from silentcommerce.processes import ManagedProcess, python_command, victoria_metrics, wait_http
 
 Progress = Callable[[str], None]
@@ -39,6 +40,9 @@ class BenchRig:
     credentials: Credentials | None = None
     tsdb_url: str | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
+    extra_gateways: list[tuple[str, str]] = field(default_factory=list)
+    """(store, gateway) pairs beyond the bench store's that get broker credentials (the scaling stores)."""
+    postgres: PostgresCluster | None = None
 
     @classmethod
     def in_temp_dir(cls, *, keep: bool = False) -> BenchRig:
@@ -46,7 +50,8 @@ class BenchRig:
 
     def start(self, progress: Progress) -> None:
         progress("Mosquitto from mosquitto.conf")
-        self.credentials = generate_credentials(self.workdir / "broker", [(STORE, gw) for gw in GATEWAYS])
+        self.credentials = generate_credentials(self.workdir / "broker",
+                                                [*((STORE, gw) for gw in GATEWAYS), *self.extra_gateways])
         self.broker = Broker(self.workdir / "broker", free_port())
         self.broker.start()
         port = free_port()
@@ -68,7 +73,17 @@ class BenchRig:
         (self.broker.workdir / "mosquitto.db").unlink(missing_ok=True)
         self.broker.start()
 
+    def postgresql(self, progress: Progress) -> PostgresCluster:
+        """The bench's own PostgreSQL cluster, started on first use (:class:`PostgresUnavailable` without it)."""
+        if self.postgres is None:
+            progress("PostgreSQL (a throwaway cluster)")
+            self.postgres = start_cluster()
+        return self.postgres
+
     def stop(self) -> None:
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
@@ -86,8 +101,8 @@ class BenchRig:
         return MqttSettings(port=self.broker.port, username=user, password=self.credentials.password(user),
                             client_id=client_id)
 
-    def gateway_mqtt(self, gateway: str) -> MqttSettings:
-        return self.mqtt(gateway_user(STORE, gateway), f"{STORE}-{gateway}")
+    def gateway_mqtt(self, gateway: str, store: str = STORE) -> MqttSettings:
+        return self.mqtt(gateway_user(store, gateway), f"{store}-{gateway}")
 
     def gateway_password_file(self, gateway: str) -> Path:
         path = self.workdir / "secrets" / f"{gateway}.password"
@@ -160,6 +175,40 @@ def pid_cpu_seconds(pid: int) -> float:
 def _cpu_from_stat(stat: str) -> float:
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(groups: Mapping[str, Iterable[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each named group of process trees: every live process under each root
+    pid, its own time plus that of the children it has reaped (PostgreSQL's ended backends, for one).
+
+    One pass over ``/proc``; a process's threads are in its own figures."""
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        used[pid] = sum(int(f) for f in fields[11:15]) / tick
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    totals = {}
+    for name, roots in groups.items():
+        seen: set[int] = set()
+        stack = [pid for pid in roots if pid in used]
+        while stack:
+            pid = stack.pop()
+            if pid not in seen:
+                seen.add(pid)
+                stack += children.get(pid, [])
+        totals[name] = sum(used[pid] for pid in seen)
+    return totals
 
 
 def peak_rss_kb(process: ManagedProcess) -> int:

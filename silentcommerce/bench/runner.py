@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Final
 
+from rich.table import Table
+
 from silentcommerce.bench.codecs import measure_codecs
 from silentcommerce.bench.latency import SAMPLE_TIMEOUT_S, measure_latency
 from silentcommerce.bench.memory import measure_ingest_memory
@@ -16,8 +18,18 @@ from silentcommerce.bench.pipeline import measure_pipeline
 from silentcommerce.bench.raw import RawResult, measure_raw
 from silentcommerce.bench.report import Report, Target
 from silentcommerce.bench.rig import BenchRig
+from silentcommerce.bench.scaling import (
+    CPU_CLASSES,
+    ScalingRun,
+    ScalingStores,
+    measure_scaling,
+    scaling_stores,
+)
+from silentcommerce.postgres import PostgresUnavailable
 
-SECTIONS: Final = ("codecs", "raw", "pipeline", "latency", "memory")
+SECTIONS: Final = ("codecs", "raw", "pipeline", "latency", "memory", "scaling")
+DEFAULT_SECTIONS: Final = SECTIONS[:-1]
+"""Without ``--workers`` (or ``--only scaling``) the bench leaves scaling out: it needs PostgreSQL."""
 INGEST_TARGET: Final = Target(">=", 50_000)
 CODEC_TARGET: Final = Target(">=", 200_000)
 NONE_TARGET: Final = Target("==", 0)
@@ -42,13 +54,21 @@ class BenchOptions:
     codec_frames: int = 100_000
     memory_items: int = 1_000_000
     memory_members: int = 100_000
+    workers: int = 3
+    """Scaling: ingest worker counts 1 … this."""
+    scaling_stores: int = 6
+    scaling_gateways: int = 2
+    """Gateways per scaling store."""
+    scaling_stock: int = 5_000
+    """Items in store per scaling store."""
     keep: bool = False
 
     @classmethod
     def quick_run(cls, only: tuple[str, ...] = SECTIONS) -> BenchOptions:
         """Small sizes: every code path once, for the smoke test (the figures mean little)."""
         return cls(only=only, duration_s=1.0, quick=True, gateways=2, reads_per_batch=50, raw_sizes=(50,),
-                   codec_frames=5_000, memory_items=10_000, memory_members=1_000)
+                   codec_frames=5_000, memory_items=10_000, memory_members=1_000, workers=2, scaling_stores=2,
+                   scaling_gateways=1, scaling_stock=500)
 
 
 def run_bench(options: BenchOptions, progress: Progress) -> Report:
@@ -56,11 +76,16 @@ def run_bench(options: BenchOptions, progress: Progress) -> Report:
     if "codecs" in options.only:
         progress("codecs: decoding chunked streams")
         _codecs(report, options)
-    needs_servers = any(s in options.only for s in ("raw", "pipeline", "latency", "memory"))
+    needs_servers = any(s in options.only for s in ("raw", "pipeline", "latency", "memory", "scaling"))
     if not needs_servers:
         return report
     rig = BenchRig.in_temp_dir(keep=options.keep)
     try:
+        stores = None
+        if "scaling" in options.only:
+            stores = scaling_stores(rig.workdir / "stores", options.scaling_stores, options.scaling_gateways,
+                                    options.scaling_stock)
+            rig.extra_gateways = stores.gateways
         rig.start(progress)
         report.add("setup", "tsdb", None, note="on" if rig.tsdb_url else "off (victoria-metrics not installed)")
         raw: dict[int, RawResult] = {}
@@ -82,6 +107,8 @@ def run_bench(options: BenchOptions, progress: Progress) -> Report:
             progress(f"memory: seeding {options.memory_items:,} items and {options.memory_members:,} members")
             rig.fresh_broker()
             _memory(report, rig, options)
+        if stores is not None:
+            _scaling(report, rig, stores, options, raw.get(options.reads_per_batch), progress)
     finally:
         rig.stop()
     return report
@@ -119,6 +146,48 @@ def _pipeline(report: Report, rig: BenchRig, options: BenchOptions, raw: RawResu
     report.add("pipeline", "lost", result.lost, target=NONE_TARGET)
     report.add("pipeline", "duplicated", result.duplicated, target=NONE_TARGET)
     report.details["pipeline"] = asdict(result)
+
+
+def _scaling(report: Report, rig: BenchRig, stores: ScalingStores, options: BenchOptions, raw: RawResult | None,
+             progress: Progress) -> None:
+    try:
+        runs = measure_scaling(rig, stores, workers=options.workers, reads_per_batch=options.reads_per_batch,
+                               duration_s=options.duration_s, progress=progress)
+    except PostgresUnavailable as exc:
+        report.add("scaling", "postgresql", None, note=f"not measured: {exc}")
+        return
+    gateways = f"{options.scaling_gateways} gateway{'s' if options.scaling_gateways > 1 else ''}"
+    setup = f"{options.scaling_stores} stores × {gateways}, {options.reads_per_batch} reads/batch"
+    for run in runs:
+        label = f"{run.workers} worker{'s' if run.workers > 1 else ''}"
+        ratio = f"{run.reads_per_s / raw.reads_per_s:.0%} of raw; " if raw is not None and raw.reads_per_s else ""
+        report.add("scaling", f"{label}: sustained", round(run.reads_per_s), "reads/s", note=ratio + setup)
+        report.add("scaling", f"{label}: lost", run.lost, target=NONE_TARGET)
+        report.add("scaling", f"{label}: duplicated", run.duplicated, target=NONE_TARGET)
+        report.add("scaling", f"{label}: handed over", round(run.handed_over_share * 100, 1), "%",
+                   note=f"{run.handed_over} of the window's {run.window_batches} batches reached a worker without "
+                        f"their store")
+        report.add("scaling", f"{label}: cores busy", round(run.total_cores, 2), "cores",
+                   note=" · ".join(f"{name} {run.cores(name):.2f}" for name in CPU_CLASSES))
+        report.add("scaling", f"{label}: CPU per read", round(sum(map(run.us_per_read, CPU_CLASSES)), 1), "µs",
+                   note=" · ".join(f"{name} {run.us_per_read(name):.1f}" for name in CPU_CLASSES))
+    report.tables.append(scaling_table(runs, raw))
+    report.details["scaling"] = [{**asdict(run), "handed_over_share": run.handed_over_share,
+                                  "us_per_read": {name: run.us_per_read(name) for name in CPU_CLASSES}} for run in runs]
+
+
+def scaling_table(runs: list[ScalingRun], raw: RawResult | None) -> Table:
+    """Worker count against reads/s and the cores each class of process kept busy: where the bottleneck is."""
+    table = Table(title="scaling: ingest workers on PostgreSQL (cores = CPU seconds per second of the window)",
+                  title_justify="left")
+    for column in ("workers", "reads/s", "of raw", "lost", "dup", "handed over", *CPU_CLASSES, "all"):
+        table.add_column(column, justify="left" if column == "workers" else "right")
+    for run in runs:
+        of_raw = f"{run.reads_per_s / raw.reads_per_s:.0%}" if raw is not None and raw.reads_per_s else "—"
+        table.add_row(str(run.workers), f"{run.reads_per_s:,.0f}", of_raw, str(run.lost), str(run.duplicated),
+                      f"{run.handed_over_share:.1%}", *(f"{run.cores(name):.2f}" for name in CPU_CLASSES),
+                      f"{run.total_cores:.2f}")
+    return table
 
 
 def _memory(report: Report, rig: BenchRig, options: BenchOptions) -> None:

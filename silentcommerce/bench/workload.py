@@ -35,13 +35,14 @@ class StockItem(NamedTuple):
 SGTIN96_SERIAL_BITS: Final = 38
 
 
-def stock(count: int, *, first_serial: int = 1, seed: int = 1) -> list[StockItem]:
-    """``count`` distinct items spread over the bench store's products, each at its product's home zone.
+def stock(count: int, *, first_serial: int = 1, seed: int = 1, store_file: Path = STORE_FILE) -> list[StockItem]:
+    """``count`` distinct items spread over the products of ``store_file`` (the bench store's by default),
+    each at its product's home zone.
 
     The serial is the low 38 bits of an SGTIN-96, so each product's EPCs are its first EPC with the serial
     swapped in (encoding a million EPCs one by one would take minutes)."""
     products = [(p.sku, p.home_zones[0], _without_serial(p.gtin))
-                for p in load_store_file(STORE_FILE).products if p.gtin and p.home_zones]
+                for p in load_store_file(store_file).products if p.gtin and p.home_zones]
     rng = random.Random(seed)
     items = []
     for serial in range(first_serial, first_serial + count):
@@ -57,7 +58,8 @@ def _without_serial(gtin: str) -> int:
 class ShelfTraffic:
     """Reads batches of shelf inventory reads, one gateway's worth (the caller gives each its ``seq``)."""
 
-    def __init__(self, gateway: str, items: list[StockItem], *, seed: int = 1) -> None:
+    def __init__(self, gateway: str, items: list[StockItem], *, seed: int = 1, store: str = STORE) -> None:
+        self.store = store
         self.gateway = gateway
         self._items = items
         self._rng = random.Random(seed)
@@ -75,5 +77,5 @@ class ShelfTraffic:
         return reads
 
     def payload(self, seq: int, reads: list[TagRead]) -> bytes:
-        return encode(ReadsBatch(store=STORE, gateway=self.gateway, seq=seq, sent_at=datetime.now(UTC),
+        return encode(ReadsBatch(store=self.store, gateway=self.gateway, seq=seq, sent_at=datetime.now(UTC),
                                  reads=reads))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+from typer.testing import CliRunner
+
 from silentcommerce.bench.latency import Percentiles
 from silentcommerce.bench.report import Report, Target
+from silentcommerce.cli import app
 
 
 def test_percentiles_are_nearest_rank_samples() -> None:
@@ -27,3 +30,9 @@ def test_each_figure_is_judged_against_its_target_and_a_missing_value_misses() -
     assert [f["passed"] for f in figures] == [False, True, True, False, None]
     assert [f.name for f in report.missed] == ["ingest", "central p99"]
     assert figures[0]["target"] == {"op": ">=", "value": 50_000}
+
+
+def test_workers_without_the_scaling_section_is_refused_before_anything_starts() -> None:
+    result = CliRunner().invoke(app, ["bench", "--only", "raw", "--workers", "2"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "add 'scaling' to --only" in result.output
