@@ -11,6 +11,7 @@ from types import FrameType
 
 from ingest.service import IngestService, IngestSettings
 from ingest.tsdb import TsdbSettings
+from ingest.worker import IngestWorker, WorkerSettings
 from silentcommerce.mqtt import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,7 @@ def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | 
     must not lose the reads that arrive while it restarts).
     """
     service = IngestService(IngestSettings(store_file=store_file, db_url=db_url, mqtt=mqtt, tsdb=tsdb))
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping ingest", signum)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, on_signal)
+    stop = _stop_on_signal()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     service.start()
     gc.freeze()  # the state loaded at start lives as long as the process: the collector need not walk it
@@ -47,6 +40,35 @@ def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | 
     finally:
         service.stop()
         log.info("ingest stopped: %s", service.stats)
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Run one ingest worker (several share the stores) until SIGINT or SIGTERM; then hand over and stop."""
+    worker = IngestWorker(settings)
+    stop = _stop_on_signal()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # as for one store (stores come and go here:
+    worker.start()  # their state is not frozen)
+    log.info("ingest worker %s running for stores %s (database %s)", worker.worker, ", ".join(worker.stores),
+             _redact(settings.db_url))
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        for store, stats in sorted(worker.store_stats.items()):
+            log.info("store %s (last run in this worker): %s", store, stats)
+
+
+def _stop_on_signal() -> threading.Event:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping ingest", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
+    return stop
 
 
 def _redact(url: str) -> str:

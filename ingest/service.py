@@ -23,6 +23,12 @@ Exit alarms decided on a gateway (``alarms``) are stored as ``theft`` alerts wit
 ``(gateway, seq)`` like batches. The gateways that own ``decide_at = "edge"`` exits get the allow list: each
 ``AllowTags``/``DisallowTags`` decision as ``allow``/``disallow`` commands, and a whole ``allow_replace``
 snapshot whenever such a gateway says it is ``online``.
+
+Alone (``silentcommerce ingest --store-file F``) the service has its own MQTT session and database engine.
+Inside an ingest worker (ingest.worker) it is given the worker's link and engine and a fence
+(:class:`WorkerParts`): every transaction first checks that the worker still holds the store's lease, and
+messages handed over through the database (:class:`HandedOver`) are deleted in the transaction that stores
+their effects instead of being acknowledged to the broker.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filt
 from crm.settings import CrmSettings
 from ingest import crm_actions, crm_store
 from ingest.command_outbox import CommandOutbox
-from ingest.db import delivery, edge, records
+from ingest.db import delivery, edge, leases, records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
@@ -92,6 +98,32 @@ def subscriptions(store: str = "+") -> list[tuple[str, int]]:
     store's traffic and turn the others' into dead letters. A session primed before ingest starts
     (``silentcommerce demo``) must use the same filters."""
     return [(gateway_filter(kind, store=store), 1) for kind in CONSUMED_KINDS]
+
+
+def ingest_session(mqtt: MqttSettings, client_id: str) -> MqttSettings:
+    """``mqtt`` with ingest's defaults: the ``ingest`` user, ``client_id`` unless one is set, and a persistent
+    session whatever it says (ingest must not lose the messages that arrive while it restarts)."""
+    return dataclasses.replace(mqtt, username=mqtt.username or INGEST_USER, client_id=mqtt.client_id or client_id,
+                               session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S)
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOver(InboundMessage):
+    """A gateway message another worker received and stored in ``ingest_handoff`` (row ``handoff_id``)."""
+
+    handoff_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerParts:
+    """What an ingest worker lends each store service it runs: its one MQTT link (the worker routes the
+    store's messages to :meth:`IngestService.submit`), its database engine, the lease check run first in
+    every transaction, and whom to tell when the lease is gone."""
+
+    link: MqttLink
+    db: Engine
+    fence: Callable[[Connection], None]
+    on_lease_lost: Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +187,9 @@ class _Step:
 class IngestService:
     """``start()`` migrates, seeds and subscribes; ``stop()`` drains the queue's current message and stops."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, worker: WorkerParts | None = None) -> None:
         self.settings = settings
+        self._parts = worker
         self.stats = IngestStats()
         self.store_file = load_store_file(settings.store_file)
         self.store = self.store_file.store.id
@@ -164,6 +197,10 @@ class IngestService:
         self._slots = threading.BoundedSemaphore(settings.queue_size)
         """One per message received and not yet through the worker: the bound on what ingest holds."""
         self._stopping = threading.Event()
+        self._closed = False
+        self._submit_lock = threading.Lock()
+        self._leftover: list[InboundMessage] = []
+        """A group that was not stored because the service stopped (or lost its lease) while storing it."""
         self._worker: threading.Thread | None = None
         self._db: Engine | None = None
         self._link: MqttLink | None = None
@@ -205,9 +242,13 @@ class IngestService:
         return self._link
 
     def start(self) -> None:
-        self._db = make_engine(self.settings.db_url)
-        upgrade(self._db)
+        if self._parts is None:
+            self._db = make_engine(self.settings.db_url)
+            upgrade(self._db)
+        else:  # the worker migrated its engine and holds the store's lease: seed and restore are fenced too
+            self._db = self._parts.db
         with self._db.begin() as conn:
+            self._fence(conn)
             seed_from_store_file(conn, self.store_file)
             self._load(conn, first=True)
             for gateway, seq in delivery.last_seqs(conn, self.store).items():
@@ -218,26 +259,26 @@ class IngestService:
         if self.settings.tsdb is not None:
             self._tsdb = TsdbWriter(self.settings.tsdb)
             self._tsdb.start()
-        mqtt = self.settings.mqtt
-        mqtt = dataclasses.replace(
-            mqtt,
-            username=mqtt.username or INGEST_USER,
-            client_id=mqtt.client_id or f"ingest-{self.store}",
-            session_expiry_s=mqtt.session_expiry_s or DEFAULT_SESSION_EXPIRY_S,
-        )
-        self._link = MqttLink(mqtt, subscriptions=subscriptions(self.store), on_message=self._enqueue, manual_ack=True)
+        if self._parts is None:
+            mqtt = ingest_session(self.settings.mqtt, f"ingest-{self.store}")
+            self._link = MqttLink(mqtt, subscriptions=subscriptions(self.store), on_message=self._receive,
+                                    manual_ack=True)
+        else:
+            self._link = self._parts.link
         self._commands = CommandOutbox(self.store, self._link, self._transact)
         self._stopping.clear()
-        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name=f"ingest-{self.store}", daemon=True)
         self._worker.start()
-        self._link.start()
+        if self._parts is None:
+            self._link.start()
 
     def wait_connected(self, timeout: float) -> bool:
         return self.link.wait_connected(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
-        if self._link is not None:
+        if self._link is not None and self._parts is None:
             self._link.stop()
         if self._worker is not None:
             self._worker.join(timeout)
@@ -245,8 +286,32 @@ class IngestService:
         if self._tsdb is not None:
             self._tsdb.stop(timeout)
             self._tsdb = None
-        if self._db is not None:
+        if self._db is not None and self._parts is None:
             self._db.dispose()
+
+    def submit(self, message: InboundMessage) -> bool:
+        """Queue a message for the service (a worker routes its store's messages here); waits while the
+        queue is full. False once the service is stopping: the caller hands the message over instead."""
+        return self._enqueue(message)
+
+    def drain(self) -> list[InboundMessage]:
+        """After :meth:`stop`: the broker's messages the service received and neither stored nor
+        acknowledged (a worker hands them over to the store's next owner). Handed-over messages are left
+        out: their rows are still in ``ingest_handoff``. Nothing is queued after this."""
+        with self._submit_lock:
+            self._closed = True
+            left = [*self._leftover]
+            self._leftover.clear()
+            while True:
+                try:
+                    left.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+        return [message for message in left if not isinstance(message, HandedOver)]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def run(self) -> None:
         """Start and block until :meth:`stop` is called from another thread (or a signal handler)."""
@@ -288,11 +353,19 @@ class IngestService:
 
     # -- paho thread ----------------------------------------------------------------------------
 
-    def _enqueue(self, message: InboundMessage) -> None:
+    def _receive(self, message: InboundMessage) -> None:
+        self._enqueue(message)
+
+    def _enqueue(self, message: InboundMessage) -> bool:
         while not self._stopping.is_set():
             if self._slots.acquire(timeout=0.2):
-                self._queue.put(message)
-                return
+                with self._submit_lock:
+                    if not self._closed:
+                        self._queue.put(message)
+                        return True
+                self._slots.release()
+                return False
+        return False
 
     # -- worker thread --------------------------------------------------------------------------
 
@@ -303,13 +376,24 @@ class IngestService:
                 message: InboundMessage | None = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
                 message = None
+            group: list[InboundMessage] = []
             try:
                 if message is not None:
-                    self._process(self._group(message))
+                    group = self._group(message)
+                    self._process(group)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.settings.tick_s
                     self._tick()
+            except leases.LeaseLost as exc:  # another worker owns the store now: it restores what we committed
+                log.warning("%s: stopping the store's service", exc)
+                self._leftover.extend(group)
+                self._stopping.set()
+                if self._parts is not None:
+                    self._parts.on_lease_lost(self.store)
+                return
             except Exception:  # one bad group must not stop the consumer; it is not acknowledged
+                if self._stopping.is_set():
+                    self._leftover.extend(group)
                 log.exception("ingest worker: unexpected error")
 
     def _group(self, first: InboundMessage) -> list[InboundMessage]:
@@ -351,7 +435,8 @@ class IngestService:
                     self._seqs.release((step.batch.store, step.batch.gateway), step.batch.seq)
             raise
         for step in steps:
-            self.link.ack(step.message)
+            if not isinstance(step.message, HandedOver):  # its row was deleted with the group's effects
+                self.link.ack(step.message)
         for step, outgoing in zip(steps, results, strict=True):
             if step.after is not None and outgoing is not None:
                 step.after(outgoing)
@@ -410,12 +495,15 @@ class IngestService:
             except IntegrityError:
                 self.stats.duplicates += 1
                 results.append(None)
+                if isinstance(step.message, HandedOver):  # stored before: only its hand-over row is left
+                    self._transact(partial(leases.take_handoff, ids=[step.message.handoff_id]))
         return results
 
     @staticmethod
     def _write(steps: list[_Step], now: datetime, conn: Connection) -> list[Outgoing]:
         outgoing = [Outgoing() if step.persist is None else step.persist(conn) for step in steps]
         records.record_batches(conn, [step.batch for step in steps if step.batch is not None], now)
+        leases.take_handoff(conn, [step.message.handoff_id for step in steps if isinstance(step.message, HandedOver)])
         return outgoing
 
     @staticmethod
@@ -598,6 +686,7 @@ class IngestService:
         while True:
             try:
                 with self.db.begin() as conn:
+                    self._fence(conn)
                     return work(conn)
             except IntegrityError:
                 raise
@@ -608,6 +697,11 @@ class IngestService:
                 log.error("database write failed (retry in %.2f s): %s", delay, exc)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self.settings.db_retry_max_s)
+
+    def _fence(self, conn: Connection) -> None:
+        """In a worker: raise :class:`~ingest.db.leases.LeaseLost` unless the worker still holds the store."""
+        if self._parts is not None:
+            self._parts.fence(conn)
 
     def _send(self, outgoing: Outgoing) -> None:
         if self._commands is not None:

@@ -124,7 +124,11 @@ def gateway(
 
 @app.command()
 def ingest(
-    store_file: Annotated[Path, typer.Option("--store-file", envvar="SC_STORE_FILE", help="Store layout, catalog, members, tags (TOML).")],
+    store_file: Annotated[list[Path], typer.Option("--store-file", envvar="SC_STORE_FILE", help="Store layout, catalog, members, tags (TOML); a worker takes several.")] = [],  # noqa: B006
+    stores_dir: Annotated[Path | None, typer.Option("--stores-dir", envvar="SC_STORES_DIR", help="Worker mode: every *.toml in this folder is a store file.")] = None,
+    worker_id: Annotated[str | None, typer.Option("--worker-id", envvar="SC_INGEST_WORKER_ID", help="Run as one of several ingest workers that share the stores (docs/deploy.md).")] = None,
+    lease_ttl: Annotated[float, typer.Option("--lease-ttl", envvar="SC_INGEST_LEASE_TTL", min=0.5, help="Worker mode: seconds a store lease lasts unrenewed (renewed every fifth of it).")] = 10.0,
+    handoff_poll: Annotated[float, typer.Option("--handoff-poll", envvar="SC_INGEST_HANDOFF_POLL", min=0.005, help="Worker mode: seconds between looks for messages handed over by other workers.")] = 0.05,
     db: DbUrl = DEFAULT_DB_URL,
     mqtt_host: MqttHost = "127.0.0.1",
     mqtt_port: MqttPort = 1883,
@@ -140,20 +144,47 @@ def ingest(
     tsdb_token: Annotated[str, typer.Option("--tsdb-token", envvar="SC_TSDB_TOKEN")] = "",
     verbose: Verbose = False,
 ) -> None:
-    """Run ingest: validate gateway traffic, apply the store rules, keep state, send commands."""
-    from ingest.main import run
+    """Run ingest: validate gateway traffic, apply the store rules, keep state, send commands.
+
+    One store: ``--store-file F`` (its own MQTT session ``ingest-<store>``). Several workers sharing many
+    stores: ``--worker-id ID`` with the same ``--store-file``s (or ``--stores-dir``) on every worker."""
+    from ingest.main import run, run_worker
     from ingest.storefile import StoreFileError
     from ingest.tsdb import TsdbSettings
+    from ingest.worker import WorkerError, WorkerSettings
 
     _logging(verbose)
+    files = list(store_file)
+    if stores_dir is not None:
+        if not stores_dir.is_dir():
+            _refuse(WorkerError(f"--stores-dir {stores_dir}: not a folder"))
+        files += sorted(stores_dir.glob("*.toml"))
+    if worker_id is None and (len(files) != 1 or stores_dir is not None):
+        raise typer.BadParameter("give exactly one --store-file, or --worker-id to run as a worker over several stores",
+                                 param_hint="--store-file")
     mqtt = _mqtt_settings(mqtt_host, mqtt_port, mqtt_user, mqtt_password, credentials_file,
                           default_user="ingest", client_id="", session_expiry_s=7 * 24 * 3600,  # ingest-{store}
                           tls=(mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key))
     tsdb = TsdbSettings(url=tsdb_url, org=tsdb_org, bucket=tsdb_bucket, token=tsdb_token) if tsdb_url else None
     try:
-        run(store_file=store_file, db_url=db, mqtt=mqtt, tsdb=tsdb)
-    except StoreFileError as exc:
+        if worker_id is None:
+            run(store_file=files[0], db_url=db, mqtt=mqtt, tsdb=tsdb)
+        else:  # ingest-worker-{worker_id}
+            run_worker(WorkerSettings(worker_id=_worker_id(worker_id), store_files=tuple(files),
+                                      db_url=db, mqtt=mqtt, tsdb=tsdb, lease_ttl_s=lease_ttl,
+                                      lease_renew_s=lease_ttl / 5, handoff_poll_s=handoff_poll))
+    except (StoreFileError, WorkerError) as exc:
         _refuse(exc)
+
+
+def _worker_id(value: str) -> str:
+    from contract.errors import ContractError
+    from contract.topics import check_name
+
+    try:
+        return check_name(value, "worker id")
+    except ContractError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--worker-id") from None
 
 
 @app.command()

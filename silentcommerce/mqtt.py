@@ -201,8 +201,11 @@ class MqttLink:
         self._client.loop_start()
         self._started = True
 
-    def stop(self, *, final_publish: tuple[str, bytes] | None = None, timeout: float = 3.0) -> None:
-        """Disconnect cleanly; ``final_publish`` (topic, payload) is sent retained first, e.g. ``offline``."""
+    def stop(self, *, final_publish: tuple[str, bytes] | None = None, timeout: float = 3.0,
+             session_expiry_s: int | None = None) -> None:
+        """Disconnect cleanly; ``final_publish`` (topic, payload) is sent retained first, e.g. ``offline``.
+        ``session_expiry_s`` changes the session's expiry in the DISCONNECT (0: the broker ends the session
+        now, and stops queueing messages for it)."""
         if not self._started:
             return
         if final_publish is not None and self._connected.is_set():
@@ -210,7 +213,12 @@ class MqttLink:
                 self.publish(final_publish[0], final_publish[1], retain=True).wait(timeout)
             except MqttError as exc:
                 log.warning("final publish failed: %s", exc)
-        self._client.disconnect()
+        if session_expiry_s is None:
+            self._client.disconnect()
+        else:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = session_expiry_s
+            self._client.disconnect(properties=props)
         self._client.loop_stop()
         self._started = False
         with self._lock:
@@ -249,6 +257,13 @@ class MqttLink:
         return delivery
 
     # -- consuming --------------------------------------------------------------------------------
+
+    def unsubscribe(self, filters: Iterable[str]) -> None:
+        """Stop a subscription now and on every later reconnect."""
+        dropped = set(filters)
+        self._subscriptions = [(f, qos) for f, qos in self._subscriptions if f not in dropped]
+        if dropped and self._connected.is_set():
+            self._client.unsubscribe(sorted(dropped))
 
     def ack(self, message: InboundMessage) -> None:
         """Acknowledge an incoming message (only needed with ``manual_ack=True``)."""

@@ -461,3 +461,37 @@ event_outbox = Table(
 Index("ix_items_sku_status_zone", items.c.sku, items.c.status, items.c.last_zone)
 Index("ix_alerts_open", alerts.c.cleared_at, alerts.c.kind)
 Index("ix_event_outbox_pending", event_outbox.c.published_at, event_outbox.c.id)
+
+ingest_workers = Table(
+    "ingest_workers",
+    metadata,
+    Column("worker", String(NAME), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+)
+"""Ingest worker processes and their heartbeat: a worker seen within the lease time counts for the fair share."""
+
+ingest_leases = Table(
+    "ingest_leases",
+    metadata,
+    Column("store", String(NAME), primary_key=True),
+    Column("worker", String(NAME)),
+    Column("epoch", Integer, nullable=False, server_default="0"),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+"""Which worker owns a store's in-memory state until ``expires_at``; every claim bumps ``epoch``, and each of
+the owner's transactions checks that the epoch is still its own (the fence)."""
+
+ingest_handoff = Table(
+    "ingest_handoff",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("topic", String(300), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+"""Gateway messages a worker received for a store it does not own: the owner takes them from here and deletes
+each row in the transaction that stores the message's effects."""
+
+Index("ix_ingest_handoff_store_id", ingest_handoff.c.store, ingest_handoff.c.id)

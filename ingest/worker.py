@@ -1,0 +1,417 @@
+"""An ingest worker: one of several processes that share the work of many stores.
+
+Why it is built this way: a store's rules engine (open visits, baskets, where each item is) and its
+duplicate book live in memory, so only one process may run a store at a time; but the broker's shared
+subscription (``$share/ingest/...``) hands each message to any worker, round-robin, with no regard to its
+store. So:
+
+* every worker takes its share of ALL gateway traffic through the shared subscription (one MQTT session,
+  ``ingest-worker-<id>``, persistent, manual acknowledgements);
+* each store is owned by one worker at a time, through a lease in the database (ingest.db.leases): the
+  worker renews its leases every ``lease_renew_s``, claims free stores up to its fair share and releases
+  the stores above it (ingest.lease_plan), and runs one :class:`~ingest.service.IngestService` per store it
+  owns, started (seeded, restored) only once the lease is held;
+* a message for a store the worker does not own is written to ``ingest_handoff`` and only then
+  acknowledged; each owner polls that table for its stores every ``handoff_poll_s`` and feeds the rows to
+  the store's service, which deletes each row in the transaction that stores the message's effects;
+* every transaction of a store's service checks the lease first (the fence): a worker that lost a store
+  writes nothing more for it, so the next owner's restore sees everything the old owner committed.
+
+Threads: paho's network thread routes each message (to the owning service's queue, or to the strays); the
+lease thread renews, claims and releases; the hand-over thread writes the strays and polls for handed-over
+messages; each store's service has its own worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from contract.errors import ContractError
+from contract.topics import GatewayTopic, parse_topic, shared
+from ingest.db import leases, records
+from ingest.db.engine import make_engine
+from ingest.db.migrate import upgrade
+from ingest.lease_plan import plan
+from ingest.service import (
+    HandedOver,
+    IngestService,
+    IngestSettings,
+    IngestStats,
+    WorkerParts,
+    ingest_session,
+    subscriptions,
+    utc_now,
+)
+from ingest.storefile import load_store_file
+from ingest.tsdb import TsdbSettings
+from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings
+
+log = logging.getLogger(__name__)
+SHARE_GROUP = "ingest"
+
+
+class WorkerError(Exception):
+    """The worker's store files do not make a valid set (e.g. two files for the same store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    worker_id: str
+    store_files: tuple[Path, ...]
+    db_url: str
+    mqtt: MqttSettings
+    tsdb: TsdbSettings | None = None
+    lease_ttl_s: float = 10.0
+    """A lease not renewed for this long is free: a killed worker's stores move after at most this."""
+    lease_renew_s: float = 2.0
+    handoff_poll_s: float = 0.05
+    """How often the owner looks for messages other workers handed over (the delay such a message adds)."""
+    quiet_s: float = 0.5
+    """Clean stop: after unsubscribing, hand over what still arrives until nothing came for this long ..."""
+    quiet_max_s: float = 5.0
+    """... or this long at most."""
+    handoff_batch: int = 500
+    clock: Callable[[], datetime] = utc_now
+    service: Mapping[str, Any] = field(default_factory=dict)
+    """Further :class:`~ingest.service.IngestSettings` of each store's service (e.g. ``tick_s``)."""
+
+    def __post_init__(self) -> None:
+        if not self.lease_renew_s * 2 <= self.lease_ttl_s:
+            raise WorkerError(f"the lease time ({self.lease_ttl_s} s) must be at least twice the renewal "
+                              f"interval ({self.lease_renew_s} s), or a busy moment loses every lease")
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    released: int = 0
+    lost: int = 0
+    handed_out: int = 0
+    """Messages of stores this worker did not own, written to ``ingest_handoff``."""
+    handed_in: int = 0
+    """Handed-over messages this worker took from ``ingest_handoff`` for its stores."""
+    stray_dead_letters: int = 0
+    lease_errors: int = 0
+
+
+def load_stores(paths: tuple[Path, ...]) -> dict[str, Path]:
+    """The store id of each store file; the same store twice is refused."""
+    found: dict[str, Path] = {}
+    for path in paths:
+        store = load_store_file(path).store.id
+        if store in found:
+            raise WorkerError(f"{path} and {found[store]} are both store {store!r}")
+        found[store] = path
+    if not found:
+        raise WorkerError("an ingest worker needs at least one store file")
+    return found
+
+
+class IngestWorker:
+    """``start()`` migrates, subscribes and begins claiming stores; ``stop()`` hands everything over."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.worker = settings.worker_id
+        self.stats = WorkerStats()
+        self.stores = load_stores(settings.store_files)
+        self.ttl = timedelta(seconds=settings.lease_ttl_s)
+        self._lock = threading.Lock()
+        self._services: dict[str, IngestService] = {}
+        """The services this worker runs (a store is here only while its lease is held)."""
+        self._held: dict[str, leases.Lease] = {}
+        self.store_stats: dict[str, IngestStats] = {}
+        self._in_flight: dict[int, str] = {}
+        """Handed-over rows given to a service and not deleted yet (id -> store)."""
+        self._strays: queue.Queue[InboundMessage] = queue.Queue()
+        self._lost: queue.Queue[str] = queue.Queue()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._stopped = threading.Event()
+        self._last_routed = time.monotonic()
+        self._db: Engine | None = None
+        self._link: MqttLink | None = None
+        self._threads: list[threading.Thread] = []
+        self._filters = [shared(SHARE_GROUP, topic_filter) for topic_filter, _ in subscriptions()]
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    @property
+    def db(self) -> Engine:
+        if self._db is None:
+            raise RuntimeError("the ingest worker is not started")
+        return self._db
+
+    @property
+    def link(self) -> MqttLink:
+        if self._link is None:
+            raise RuntimeError("the ingest worker is not started")
+        return self._link
+
+    @property
+    def owned(self) -> list[str]:
+        with self._lock:
+            return sorted(self._services)
+
+    def start(self) -> None:
+        self._db = make_engine(self.settings.db_url)
+        upgrade(self._db)
+        for store in self.stores:
+            with self._db.begin() as conn:
+                leases.ensure_lease_row(conn, store)
+        mqtt = ingest_session(self.settings.mqtt, f"ingest-worker-{self.worker}")
+        self._link = MqttLink(mqtt, subscriptions=[(f, 1) for f in self._filters], on_message=self._route,
+                              manual_ack=True)
+        self._threads = [threading.Thread(target=self._lease_loop, name=f"leases-{self.worker}", daemon=True),
+                         threading.Thread(target=self._handoff_loop, name=f"handoff-{self.worker}", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        self._link.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.link.wait_connected(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Clean stop: claim nothing more, unsubscribe, stop each store's service and release its lease, hand
+        over what is still queued or arriving for a quiet moment, then end the MQTT session (expiry 0) so the
+        broker no longer gives this worker a share."""
+        if self._link is None:
+            return
+        self._closing.set()
+        self._wake.set()
+        self._threads[0].join(timeout)
+        self.link.unsubscribe(self._filters)
+        for store in self.owned:
+            self._give_up(store)
+        deadline = time.monotonic() + self.settings.quiet_max_s
+        while time.monotonic() < deadline and time.monotonic() - self._last_routed < self.settings.quiet_s:
+            time.sleep(0.05)
+        self._stopped.set()
+        self._threads[1].join(timeout)
+        while strays := self._take_strays(0):  # what arrived while the hand-over thread finished
+            self._hand_over(strays)
+        try:
+            with self.db.begin() as conn:
+                leases.forget_worker(conn, self.worker)
+        except SQLAlchemyError as exc:
+            log.warning("worker %s: could not remove its heartbeat (it expires by itself): %s", self.worker, exc)
+        self.link.stop(session_expiry_s=0)
+        self._link = None
+        self.db.dispose()
+        log.info("ingest worker %s stopped: %s", self.worker, self.stats)
+
+    # -- paho thread: routing ------------------------------------------------------------------------
+
+    def _route(self, message: InboundMessage) -> None:
+        """To the owning service's queue, else to the strays (written to ``ingest_handoff``, then acked)."""
+        self._last_routed = time.monotonic()
+        store = store_of(message.topic)
+        with self._lock:
+            service = self._services.get(store) if store is not None else None
+        if service is not None and service.submit(message):
+            return
+        self._strays.put(message)
+
+    # -- lease thread ---------------------------------------------------------------------------------
+
+    def _lease_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._cycle()
+            except SQLAlchemyError as exc:  # the leases expire by themselves; the fence stops the writes
+                self.stats.lease_errors += 1
+                log.error("worker %s: lease renewal failed: %s", self.worker, exc)
+            except Exception:
+                self.stats.lease_errors += 1
+                log.exception("worker %s: lease cycle failed", self.worker)
+            self._wake.wait(self.settings.lease_renew_s)
+            self._wake.clear()
+
+    def _cycle(self) -> None:
+        while not self._lost.empty():
+            self._drop(self._lost.get_nowait(), reason="lost")
+        now = self.settings.clock()
+        with self._lock:
+            held = list(self._held.values())
+        with self.db.begin() as conn:
+            leases.heartbeat(conn, self.worker, now)
+            lost = leases.renew(conn, held, now, self.ttl)
+        for gone in lost:
+            self._drop(gone.store, reason="lost")
+        if self._closing.is_set():
+            return
+        with self.db.begin() as conn:
+            live = set(leases.live_workers(conn, now, self.ttl)) | {self.worker}
+            view = leases.leases(conn, self.stores)
+        with self._lock:
+            owned = set(self._held)
+        todo = plan(self.worker, list(self.stores), owned, view, len(live), now)
+        for store in todo.release:
+            self._give_up(store)
+        for store in todo.claim:
+            if self._closing.is_set():
+                return
+            with self.db.begin() as conn:
+                lease = leases.claim(conn, store, self.worker, self.settings.clock(), self.ttl)
+            if lease is not None:
+                self._take(lease)
+
+    def _take(self, lease: leases.Lease) -> None:
+        """Start the store's service under the lease just claimed (seeding and restoring are fenced)."""
+        settings = IngestSettings(store_file=self.stores[lease.store], db_url=self.settings.db_url,
+                                  mqtt=self.link.settings, tsdb=self.settings.tsdb, **self.settings.service)
+        service = IngestService(settings, WorkerParts(link=self.link, db=self.db,
+                                                      fence=partial(leases.fence, held=lease),
+                                                      on_lease_lost=self._on_lease_lost))
+        try:
+            service.start()
+        except leases.LeaseLost:
+            log.warning("worker %s: lost store %s while starting it", self.worker, lease.store)
+            service.stop()
+            return
+        with self._lock:
+            self._services[lease.store] = service
+            self._held[lease.store] = lease
+        self.stats.claimed += 1
+        log.info("worker %s: owns store %s (epoch %d); stores owned: %s", self.worker, lease.store, lease.epoch,
+                 ", ".join(self.owned))
+
+    def _give_up(self, store: str) -> None:
+        """Release a store gracefully: stop its service, hand over its unprocessed messages, expire the lease."""
+        lease = self._drop(store, reason="released")
+        if lease is None:
+            return
+        try:
+            with self.db.begin() as conn:
+                leases.release(conn, lease, self.settings.clock())
+        except SQLAlchemyError as exc:
+            log.warning("worker %s: could not release store %s (it expires by itself): %s", self.worker, store, exc)
+
+    def _drop(self, store: str, *, reason: str) -> leases.Lease | None:
+        """Stop the store's service; its messages not stored yet become strays (handed over)."""
+        with self._lock:
+            service = self._services.pop(store, None)
+            lease = self._held.pop(store, None)
+            for handoff_id in [i for i, s in self._in_flight.items() if s == store]:
+                del self._in_flight[handoff_id]
+        if service is None:
+            return lease
+        service.stop()
+        left = service.drain()
+        for message in left:
+            self._strays.put(message)
+        self.store_stats[store] = service.stats
+        if reason == "lost":
+            self.stats.lost += 1
+        else:
+            self.stats.released += 1
+        log.info("worker %s: %s store %s (%d messages handed over); stores owned: %s", self.worker, reason, store,
+                 len(left), ", ".join(self.owned) or "none")
+        return lease
+
+    def _on_lease_lost(self, store: str) -> None:
+        """From a service's thread: its transaction found the lease gone. The lease thread stops it."""
+        self._lost.put(store)
+        self._wake.set()
+
+    # -- hand-over thread ---------------------------------------------------------------------------
+
+    def _handoff_loop(self) -> None:
+        next_poll = time.monotonic()
+        while True:
+            stopping = self._stopped.is_set()
+            strays = self._take_strays(max(0.0, next_poll - time.monotonic()))
+            try:
+                if strays:
+                    self._hand_over(strays)
+                if time.monotonic() >= next_poll and not stopping:
+                    next_poll = time.monotonic() + self.settings.handoff_poll_s
+                    self._poll()
+            except SQLAlchemyError as exc:  # strays stay unacknowledged: the broker keeps them for the session
+                for message in strays:
+                    self._strays.put(message)
+                log.error("worker %s: hand-over failed (retrying): %s", self.worker, exc)
+                time.sleep(0.2)
+            except Exception:
+                log.exception("worker %s: hand-over failed", self.worker)
+            if stopping and self._strays.empty():
+                return
+
+    def _take_strays(self, wait: float) -> list[InboundMessage]:
+        try:
+            first = self._strays.get(timeout=wait) if wait > 0 else self._strays.get_nowait()
+        except queue.Empty:
+            return []
+        taken = [first]
+        while len(taken) < self.settings.handoff_batch:
+            try:
+                taken.append(self._strays.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _hand_over(self, strays: list[InboundMessage]) -> None:
+        """Write the strays for their owners in one transaction, then acknowledge them to the broker."""
+        now = self.settings.clock()
+        rows: list[tuple[str, str, bytes]] = []
+        unusable: list[InboundMessage] = []
+        for message in strays:
+            store = store_of(message.topic)
+            if store is None or store not in self.stores:
+                unusable.append(message)
+            else:
+                rows.append((store, message.topic, message.payload))
+        with self.db.begin() as conn:
+            leases.hand_over(conn, rows, now)
+            for message in unusable:
+                records.record_dead_letter(conn, message.topic, "no ingest worker serves this store", message.payload,
+                                           now)
+        for message in strays:
+            self.link.ack(message)
+        self.stats.handed_out += len(rows)
+        self.stats.stray_dead_letters += len(unusable)
+
+    def _poll(self) -> None:
+        """Give each owned store's service the messages handed over for it (one query for every store)."""
+        with self._lock:
+            services = dict(self._services)
+            in_flight = set(self._in_flight)
+        if not services:
+            return
+        with self.db.connect() as conn:
+            present, rows = leases.pending_handoff(conn, services, in_flight, self.settings.handoff_batch)
+        with self._lock:
+            for handoff_id in set(self._in_flight) - present:  # deleted: stored by the service
+                del self._in_flight[handoff_id]
+            for row in rows:
+                self._in_flight[row.id] = row.store
+        for row in rows:
+            message = HandedOver(topic=row.topic, payload=row.payload, qos=1, retain=False, mid=0,
+                                 handoff_id=row.id)
+            if services[row.store].submit(message):
+                self.stats.handed_in += 1
+            else:
+                with self._lock:
+                    self._in_flight.pop(row.id, None)
+
+
+def store_of(topic: str) -> str | None:
+    """The store a gateway topic belongs to; None for anything else."""
+    try:
+        parsed = parse_topic(topic)
+    except ContractError:
+        return None
+    return parsed.store if isinstance(parsed, GatewayTopic) else None
+
