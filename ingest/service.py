@@ -245,11 +245,14 @@ class IngestService:
         if self._parts is None:
             self._db = make_engine(self.settings.db_url)
             upgrade(self._db)
-        else:  # the worker migrated its engine and holds the store's lease: seed and restore are fenced too
+        else:  # the worker migrated its engine and holds the store's lease: the seed is fenced too
             self._db = self._parts.db
         with self._db.begin() as conn:
             self._fence(conn)
             seed_from_store_file(conn, self.store_file)
+        # The restore only reads, so it holds no lock (in a worker, nobody else can write for the store now:
+        # the lease is held and the previous owner's writes are fenced), however long a large store takes.
+        with self._db.begin() as conn:
             self._load(conn, first=True)
             for gateway, seq in delivery.last_seqs(conn, self.store).items():
                 self.gaps.seed(gateway, seq)

@@ -83,6 +83,8 @@ class WorkerSettings:
     quiet_max_s: float = 5.0
     """... or this long at most."""
     handoff_batch: int = 500
+    report_every_s: float = 60.0
+    """How often the worker logs the stores it owns and its counters."""
     clock: Callable[[], datetime] = utc_now
     service: Mapping[str, Any] = field(default_factory=dict)
     """Further :class:`~ingest.service.IngestSettings` of each store's service (e.g. ``tick_s``)."""
@@ -174,7 +176,8 @@ class IngestWorker:
         mqtt = ingest_session(self.settings.mqtt, f"ingest-worker-{self.worker}")
         self._link = MqttLink(mqtt, subscriptions=[(f, 1) for f in self._filters], on_message=self._route,
                               manual_ack=True)
-        self._threads = [threading.Thread(target=self._lease_loop, name=f"leases-{self.worker}", daemon=True),
+        self._threads = [threading.Thread(target=self._renew_loop, name=f"renew-{self.worker}", daemon=True),
+                         threading.Thread(target=self._plan_loop, name=f"plan-{self.worker}", daemon=True),
                          threading.Thread(target=self._handoff_loop, name=f"handoff-{self.worker}", daemon=True)]
         for thread in self._threads:
             thread.start()
@@ -191,7 +194,8 @@ class IngestWorker:
             return
         self._closing.set()
         self._wake.set()
-        self._threads[0].join(timeout)
+        for thread in self._threads[:2]:
+            thread.join(timeout)
         self.link.unsubscribe(self._filters)
         for store in self.owned:
             self._give_up(store)
@@ -199,7 +203,7 @@ class IngestWorker:
         while time.monotonic() < deadline and time.monotonic() - self._last_routed < self.settings.quiet_s:
             time.sleep(0.05)
         self._stopped.set()
-        self._threads[1].join(timeout)
+        self._threads[2].join(timeout)
         while strays := self._take_strays(0):  # what arrived while the hand-over thread finished
             self._hand_over(strays)
         try:
@@ -226,32 +230,53 @@ class IngestWorker:
 
     # -- lease thread ---------------------------------------------------------------------------------
 
-    def _lease_loop(self) -> None:
+    def _renew_loop(self) -> None:
+        """Heartbeat and renew every ``lease_renew_s``, whatever else the worker is doing (starting a large
+        store's service takes longer than a lease lasts)."""
         while not self._closing.is_set():
             try:
-                self._cycle()
-            except SQLAlchemyError as exc:  # the leases expire by themselves; the fence stops the writes
+                with self.db.begin() as conn:
+                    leases.heartbeat(conn, self.worker, self.settings.clock())
+            except SQLAlchemyError as exc:
                 self.stats.lease_errors += 1
-                log.error("worker %s: lease renewal failed: %s", self.worker, exc)
+                log.error("worker %s: heartbeat failed: %s", self.worker, exc)
+            with self._lock:
+                held = list(self._held.values())
+            for lease in held:
+                try:  # the expiry counts from when the row was written (SQLite: after the write lock was got)
+                    with self.db.begin() as conn:
+                        kept = leases.renew(conn, lease, self.settings.clock(), self.ttl,
+                                            wait_s=self.settings.lease_renew_s / 2)
+                except SQLAlchemyError as exc:  # busy: the next round tries again; the fence guards the writes
+                    self.stats.lease_errors += 1
+                    log.warning("worker %s: renewal of store %s failed: %s", self.worker, lease.store, exc)
+                    continue
+                if not kept:
+                    self._on_lease_lost(lease.store)
+            self._closing.wait(self.settings.lease_renew_s)
+
+    def _plan_loop(self) -> None:
+        next_report = time.monotonic() + self.settings.report_every_s
+        while not self._closing.is_set():
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + self.settings.report_every_s
+                log.info("worker %s: stores owned: %s; %s", self.worker, ", ".join(self.owned) or "none", self.stats)
+            try:
+                self._plan()
+            except SQLAlchemyError as exc:
+                self.stats.lease_errors += 1
+                log.error("worker %s: could not claim or release stores: %s", self.worker, exc)
             except Exception:
                 self.stats.lease_errors += 1
-                log.exception("worker %s: lease cycle failed", self.worker)
+                log.exception("worker %s: lease planning failed", self.worker)
             self._wake.wait(self.settings.lease_renew_s)
             self._wake.clear()
 
-    def _cycle(self) -> None:
+    def _plan(self) -> None:
+        """Stop the services of lost stores; release the stores above the fair share; claim free ones."""
         while not self._lost.empty():
             self._drop(self._lost.get_nowait(), reason="lost")
         now = self.settings.clock()
-        with self._lock:
-            held = list(self._held.values())
-        with self.db.begin() as conn:
-            leases.heartbeat(conn, self.worker, now)
-            lost = leases.renew(conn, held, now, self.ttl)
-        for gone in lost:
-            self._drop(gone.store, reason="lost")
-        if self._closing.is_set():
-            return
         with self.db.begin() as conn:
             live = set(leases.live_workers(conn, now, self.ttl)) | {self.worker}
             view = leases.leases(conn, self.stores)
@@ -261,7 +286,7 @@ class IngestWorker:
         for store in todo.release:
             self._give_up(store)
         for store in todo.claim:
-            if self._closing.is_set():
+            if self._closing.is_set() or not self._lost.empty():
                 return
             with self.db.begin() as conn:
                 lease = leases.claim(conn, store, self.worker, self.settings.clock(), self.ttl)
@@ -269,7 +294,10 @@ class IngestWorker:
                 self._take(lease)
 
     def _take(self, lease: leases.Lease) -> None:
-        """Start the store's service under the lease just claimed (seeding and restoring are fenced)."""
+        """Start the store's service under the lease just claimed (seeding and restoring are fenced). The
+        lease is renewed from now on; messages for the store are handed over until the service runs."""
+        with self._lock:
+            self._held[lease.store] = lease
         settings = IngestSettings(store_file=self.stores[lease.store], db_url=self.settings.db_url,
                                   mqtt=self.link.settings, tsdb=self.settings.tsdb, **self.settings.service)
         service = IngestService(settings, WorkerParts(link=self.link, db=self.db,
@@ -277,13 +305,17 @@ class IngestWorker:
                                                       on_lease_lost=self._on_lease_lost))
         try:
             service.start()
-        except leases.LeaseLost:
-            log.warning("worker %s: lost store %s while starting it", self.worker, lease.store)
+        except Exception as exc:  # lost meanwhile, or the seed failed (e.g. two first seeds at once): retry later
+            log.warning("worker %s: could not start store %s: %s", self.worker, lease.store, exc)
+            with self._lock:
+                self._held.pop(lease.store, None)
             service.stop()
+            if not isinstance(exc, leases.LeaseLost):
+                with self.db.begin() as conn:
+                    leases.release(conn, lease, self.settings.clock())
             return
         with self._lock:
             self._services[lease.store] = service
-            self._held[lease.store] = lease
         self.stats.claimed += 1
         log.info("worker %s: owns store %s (epoch %d); stores owned: %s", self.worker, lease.store, lease.epoch,
                  ", ".join(self.owned))

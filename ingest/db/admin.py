@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ingest.db import schema as t
 from ingest.db.errors import DatabaseError, NotFound
@@ -62,13 +63,14 @@ def config_version(conn: Connection) -> int:
 
 def _bump(conn: Connection) -> int:
     now = _now()
-    done = conn.execute(
-        update(t.config_version)
-        .where(t.config_version.c.id == 1)
-        .values(version=t.config_version.c.version + 1, updated_at=now)
-    )
-    if done.rowcount == 0:
-        conn.execute(insert(t.config_version).values(id=1, version=1, updated_at=now))
+    increment = (update(t.config_version).where(t.config_version.c.id == 1)
+                 .values(version=t.config_version.c.version + 1, updated_at=now))
+    if conn.execute(increment).rowcount == 0:
+        try:  # the first write ever; ingest workers seeding their first stores at once race for it
+            with conn.begin_nested():
+                conn.execute(insert(t.config_version).values(id=1, version=1, updated_at=now))
+        except IntegrityError:
+            conn.execute(increment)
     return config_version(conn)
 
 

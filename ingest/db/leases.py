@@ -14,11 +14,11 @@ deletes each row in the transaction that stores its effects (:func:`take_handoff
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ingest.db import schema as t
@@ -107,20 +107,21 @@ def claim(conn: Connection, store: str, worker: str, now: datetime, ttl: timedel
     return Lease(store, worker, int(epoch))
 
 
-def renew(conn: Connection, held: Iterable[Lease], now: datetime, ttl: timedelta) -> list[Lease]:
-    """Extend the leases ``worker`` still holds with the same epoch; return the ones it lost.
+def renew(conn: Connection, held: Lease, now: datetime, ttl: timedelta, *, wait_s: float = 0.5) -> bool:
+    """Extend a lease this worker still holds with the same epoch; False when it lost it.
 
+    Run each lease in its own short transaction. On PostgreSQL a renewal does not wait for the owner's
+    transactions (see :func:`fence`), only for a claim in progress: at most ``wait_s`` (then it raises, and
+    the next round tries again), so one stuck row never stalls the renewal of the others.
     A lease that expired but that nobody claimed is renewed: nobody can have written for that store since,
     as a claim would have changed the epoch."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SET LOCAL lock_timeout = '{max(1, int(wait_s * 1000))}ms'"))
     lease = t.ingest_leases.c
-    lost = []
-    for item in held:
-        done = conn.execute(update(t.ingest_leases)
-                            .where(lease.store == item.store, lease.worker == item.worker, lease.epoch == item.epoch)
-                            .values(expires_at=now + ttl))
-        if done.rowcount != 1:
-            lost.append(item)
-    return lost
+    done = conn.execute(update(t.ingest_leases)
+                        .where(lease.store == held.store, lease.worker == held.worker, lease.epoch == held.epoch)
+                        .values(expires_at=now + ttl))
+    return done.rowcount == 1
 
 
 def release(conn: Connection, held: Lease, now: datetime) -> None:
@@ -135,17 +136,19 @@ def fence(conn: Connection, held: Lease) -> None:
     """Raise :class:`LeaseLost` unless ``held`` is still the store's lease; the first statement of each of the
     owner's transactions.
 
-    PostgreSQL: the lease row is read ``FOR UPDATE``, so a concurrent claim waits for this transaction to
-    end, and a claim that committed first is seen (its new epoch fails the check). SQLite serialises
-    writers: the check is a no-op UPDATE that takes the write lock at once (a plain read first could see a
-    snapshot older than a claim and fail later with a busy error instead)."""
+    PostgreSQL: the lease row is read ``FOR KEY SHARE``. A claim changes ``epoch``, a key column (the unique
+    ``(store, epoch)``), so it waits for this transaction to end, and a claim that committed first is seen (its
+    new epoch fails the check); a renewal changes only ``expires_at`` and never waits for the owner's
+    transactions (a long one, e.g. a large store's first seed, would otherwise let the lease expire). SQLite
+    serialises writers: the check is a no-op UPDATE that takes the write lock at once (a plain read first could
+    see a snapshot older than a claim and fail later with a busy error instead)."""
     lease = t.ingest_leases.c
     mine = (lease.store == held.store, lease.worker == held.worker, lease.epoch == held.epoch)
     if conn.dialect.name == "sqlite":
         ok = conn.execute(update(t.ingest_leases).where(*mine).values(epoch=lease.epoch)).rowcount == 1
     else:
         row = conn.execute(select(lease.worker, lease.epoch).where(lease.store == held.store)
-                           .with_for_update()).first()
+                           .with_for_update(read=True, key_share=True)).first()
         ok = row is not None and (row.worker, row.epoch) == (held.worker, held.epoch)
     if not ok:
         raise LeaseLost(held.store, held.worker, held.epoch)

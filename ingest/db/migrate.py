@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -27,12 +30,14 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
     """Migrate the database at ``url`` (or an engine from :func:`make_engine`) to ``revision``."""
     engine = make_engine(url) if isinstance(url, str) else url
     try:
-        if engine.dialect.name != "postgresql":  # SQLite: the migration's write transaction serialises them
-            command.upgrade(alembic_config(engine), revision)
+        # Several ingest workers start at once: without a lock two would both see the old revision and both
+        # create the same tables. The second one waits, then finds the schema at head and does nothing.
+        if engine.dialect.name == "sqlite":
+            with _file_lock(engine):
+                command.upgrade(alembic_config(engine), revision)
             return
-        # Several ingest workers start at once: without the lock two would both see the old revision and
-        # both create the same tables. The lock is held by its own connection (a session lock) while the
-        # migration runs on another; the second worker then finds the schema at head and does nothing.
+        # PostgreSQL: an advisory lock, held by its own connection (a session lock) while the migration runs
+        # on another.
         with engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
             try:
@@ -43,6 +48,22 @@ def upgrade(url: str | Engine, revision: str = "head") -> None:
     finally:
         if isinstance(url, str):
             engine.dispose()
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate-lock`` beside the SQLite file (whose processes all run on
+    this machine): SQLite's own locks do not serialise two migrations, the second fails as "locked"."""
+    database = engine.url.database
+    if not database:
+        yield
+        return
+    with Path(f"{database}.migrate-lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def downgrade(url: str | Engine, revision: str = "base") -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 
@@ -478,6 +479,10 @@ ingest_leases = Table(
     Column("worker", String(NAME)),
     Column("epoch", Integer, nullable=False, server_default="0"),
     Column("expires_at", UtcDateTime, nullable=False),
+    # Makes ``epoch`` a key column for PostgreSQL's row locks: a claim (which changes it) then conflicts with the
+    # fence's FOR KEY SHARE, while a renewal (which changes only ``expires_at``) does not wait for the owner's
+    # open transactions.
+    UniqueConstraint("store", "epoch"),
 )
 """Which worker owns a store's in-memory state until ``expires_at``; every claim bumps ``epoch``, and each of
 the owner's transactions checks that the epoch is still its own (the fence)."""
@@ -490,6 +495,7 @@ ingest_handoff = Table(
     Column("topic", String(300), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,  # never reuse a deleted row's id: the owner tracks the rows in flight by id
 )
 """Gateway messages a worker received for a store it does not own: the owner takes them from here and deletes
 each row in the transaction that stores the message's effects."""

@@ -42,7 +42,7 @@ def test_a_second_claimant_cannot_take_an_unexpired_lease(db: Engine) -> None:
     assert first == leases.Lease("s1", "w1", 1)
     assert claim(db, "w2", NOW + TTL - timedelta(seconds=1)) is None
     with db.begin() as conn:  # renewed by its owner, it stays out of reach past the first expiry
-        assert leases.renew(conn, [first], NOW + timedelta(seconds=5), TTL) == []
+        assert leases.renew(conn, first, NOW + timedelta(seconds=5), TTL)
     assert claim(db, "w2", NOW + TTL + timedelta(seconds=1)) is None
     assert claim(db, "w2", NOW + timedelta(seconds=15)) == leases.Lease("s1", "w2", 2)
 
@@ -53,7 +53,7 @@ def test_an_expired_lease_goes_to_the_next_claimant_and_the_old_owner_learns_it_
     second = claim(db, "w2", NOW + TTL)
     assert second == leases.Lease("s1", "w2", 2)
     with db.begin() as conn:
-        assert leases.renew(conn, [first], NOW + TTL, TTL) == [first]
+        assert not leases.renew(conn, first, NOW + TTL, TTL)
         leases.release(conn, first, NOW + TTL)  # too late: it is no longer first's to release
     assert claim(db, "w3", NOW + TTL + timedelta(seconds=1)) is None
 
@@ -124,3 +124,39 @@ def test_live_workers_are_those_with_a_recent_heartbeat(db: Engine) -> None:
         leases.heartbeat(conn, "w3", NOW - timedelta(seconds=1))
         leases.forget_worker(conn, "w3")
         assert leases.live_workers(conn, NOW, TTL) == ["w1"]
+
+
+def test_a_handed_over_rows_id_is_never_reused(db: Engine) -> None:
+    """The owner skips the ids it has in flight: a new row must not take the id of one just deleted."""
+    with db.begin() as conn:
+        leases.hand_over(conn, [("s1", "sc/v1/s1/gw1/reads", b"one")], NOW)
+    with db.connect() as conn:
+        (first,) = leases.pending_handoff(conn, {"s1"}, skip=set())[1]
+    with db.begin() as conn:
+        leases.take_handoff(conn, [first.id])
+        leases.hand_over(conn, [("s1", "sc/v1/s1/gw1/reads", b"two")], NOW)
+    with db.connect() as conn:
+        (second,) = leases.pending_handoff(conn, {"s1"}, skip=set())[1]
+    assert second.id > first.id
+
+
+def test_a_renewal_does_not_wait_for_the_owners_open_transaction_on_postgresql(db: Engine) -> None:
+    """A long transaction of the owner (a large store's first seed) must not let its own lease expire. SQLite
+    has one writer at a time: there the renewal waits for the transaction, then succeeds."""
+    first = claim(db, "w1", NOW)
+    assert first is not None
+    renewed: list[bool] = []
+
+    def renew() -> None:
+        with db.begin() as other:
+            renewed.append(leases.renew(other, first, NOW + timedelta(seconds=5), TTL, wait_s=2.0))
+
+    with db.begin() as conn:
+        leases.fence(conn, first)
+        renewer = threading.Thread(target=renew)
+        renewer.start()
+        renewer.join(0.5 if db.dialect.name == "sqlite" else 5)
+        during = list(renewed)
+    renewer.join(15)
+    assert during == ([] if db.dialect.name == "sqlite" else [True])
+    assert renewed == [True]

@@ -29,7 +29,8 @@ def upgrade() -> None:
     sa.Column('worker', sa.String(length=64), nullable=True),
     sa.Column('epoch', sa.Integer(), server_default='0', nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('store', name=op.f('pk_ingest_leases'))
+    sa.PrimaryKeyConstraint('store', name=op.f('pk_ingest_leases')),
+    sa.UniqueConstraint('store', 'epoch', name=op.f('uq_ingest_leases_store_epoch'))
     )
     op.create_table('ingest_handoff',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -37,7 +38,8 @@ def upgrade() -> None:
     sa.Column('topic', sa.String(length=300), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_handoff'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_handoff')),
+    sqlite_autoincrement=True,
     )
     op.create_index('ix_ingest_handoff_store_id', 'ingest_handoff', ['store', 'id'], unique=False)
 

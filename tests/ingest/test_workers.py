@@ -1,0 +1,257 @@
+"""Several ingest worker processes share several stores through one MQTT shared subscription: a real
+Mosquitto from the repository's configuration, and the database on SQLite and on PostgreSQL.
+
+Each store has a gateway publishing numbered batches; each visit (a member's card in the lane, an item, the
+card leaving, the card at the exit) is one batch, so it becomes one sale whichever worker stores it."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from contract.payloads import ReadsBatch, TagRead, encode
+from contract.topics import gateway_topic, shared
+from ingest.db import schema as t
+from ingest.db.engine import make_engine
+from ingest.service import subscriptions
+from silentcommerce.broker import INGEST_USER, gateway_user
+from silentcommerce.mqtt import MqttLink
+from tests.faults.harness import item_epc
+from tests.fixtures.broker import RunningBroker
+from tests.fixtures.workers import Workers, broker_for_stores, running_workers, store_files
+from tests.ingest.test_service import eventually, read
+
+pytestmark = pytest.mark.integration
+
+STORES = ("shop-a", "shop-b", "shop-c")
+MEMBERS = 100  # one member per visit: more than any test makes
+
+
+def member_card(store: int, n: int) -> str:
+    return f"0F{store:02X}{n:06X}"
+
+
+def worker_store_file(number: int) -> str:
+    """Store ``STORES[number]``: a shelf, a lane and an exit, milk by its GTIN, and many members: each visit
+    is another member's, so visits stored in another order than sent (by different workers) do not meet in
+    the lane. Zone, product and member names are unique in the chain (the database keys them by name)."""
+    s = STORES[number]
+    members = "".join(f'[[members]]\nid = "{s}-M{n}"\nname = "Member {n}"\ntags = ["UID:{member_card(number, n)}"]\n'
+                      for n in range(MEMBERS))
+    return f"""
+[store]
+id = "{s}"
+name = "Shop {s}"
+
+[rules]
+settle_time_s = 60.0
+min_reads = 2
+
+[[zones]]
+name = "{s}-shelf"
+type = "shelf"
+[[zones]]
+name = "{s}-lane"
+type = "lane"
+display = "{s}-display"
+gateway = "gw1"
+[[zones]]
+name = "{s}-exit"
+type = "exit"
+alarm = "{s}-alarm"
+gateway = "gw1"
+
+[[products]]
+sku = "{s}-MILK"
+name = "Organic milk 1 l"
+price = "1.29"
+gtin = "80614141123458"
+
+{members}"""
+
+
+def card_read(card: str, zone: str, at: datetime, event: str = "seen") -> TagRead:
+    return TagRead(reader=f"{zone}-r", antenna=1, rssi=-50, first_seen=at, last_seen=at, count=3,
+                   event=event, zone=zone, uid=card)  # type: ignore[arg-type]
+
+
+class StoreGateway:
+    """Gateway ``gw1`` of one store: publishes numbered batches and remembers every seq it published."""
+
+    def __init__(self, broker: RunningBroker, store: str) -> None:
+        self.store = store
+        self.number = STORES.index(store)
+        self.link = MqttLink(broker.settings(gateway_user(store, "gw1"), f"{store}-gw1"))
+        self.link.start()
+        assert self.link.wait_connected(10)
+        self.seq = 0
+        self.visits = 0
+
+    def publish(self, reads: list) -> None:  # type: ignore[type-arg]
+        self.seq += 1
+        batch = ReadsBatch(store=self.store, gateway="gw1", seq=self.seq, sent_at=datetime.now(UTC), reads=reads)
+        self.link.publish(gateway_topic(self.store, "gw1", "reads"), encode(batch)).wait(10)
+
+    def visit(self) -> None:
+        """One member buys one item: card and item in the lane, card leaves, card at the exit."""
+        n = self.visits
+        self.visits += 1
+        card, item = member_card(self.number, n), item_epc(1_000_000 * (self.number + 1) + n)
+        lane, at = f"{self.store}-lane", datetime.now(UTC)
+        self.publish([card_read(card, lane, at), read(item, lane, at + timedelta(milliseconds=10)),
+                      card_read(card, lane, at + timedelta(milliseconds=20), event="left"),
+                      card_read(card, f"{self.store}-exit", at + timedelta(milliseconds=30))])
+
+    def shelf(self) -> None:
+        """Background traffic: an item seen on the shelf."""
+        self.publish([read(item_epc(1_000_000 * (self.number + 1) + 500_000 + self.seq), f"{self.store}-shelf",
+                           datetime.now(UTC))])
+
+
+@pytest.fixture
+def store_broker(tmp_path: Path) -> Iterator[RunningBroker]:
+    running = broker_for_stores(tmp_path / "broker", STORES)
+    try:
+        yield running
+    finally:
+        running.broker.stop()
+
+
+@pytest.fixture
+def gateways(store_broker: RunningBroker) -> Iterator[list[StoreGateway]]:
+    found = [StoreGateway(store_broker, store) for store in STORES]
+    yield found
+    for gateway in found:
+        gateway.link.stop()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[Path]:
+    return store_files(tmp_path / "stores", {store: worker_store_file(n) for n, store in enumerate(STORES)})
+
+
+def traffic(gateways: list[StoreGateway], rounds: int, workers: Workers | None = None, seed: int = 1) -> None:
+    """``rounds`` batches per store, the stores in a random order each round (in a fixed order, round-robin
+    delivery would give each worker all of one store's batches)."""
+    order = random.Random(seed)
+    for number in range(rounds):
+        for gateway in order.sample(gateways, len(gateways)):
+            if number % 3 == 0:
+                gateway.visit()
+            else:
+                gateway.shelf()
+        if workers is not None and number % 20 == 0:
+            workers.check()
+        time.sleep(0.01)
+
+
+def stored(db_url: str) -> dict[str, object]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            batches = conn.execute(select(t.gateway_batches.c.store, t.gateway_batches.c.gateway,
+                                          t.gateway_batches.c.seq)).all()
+            sales = conn.execute(select(t.transactions.c.store, func.count()).group_by(t.transactions.c.store)).all()
+            lines = conn.execute(select(t.transaction_lines.c.tag)).scalars().all()
+            sold = conn.execute(select(func.count()).select_from(t.items).where(t.items.c.status == "sold")).scalar()
+            handoff = conn.execute(select(func.count()).select_from(t.ingest_handoff)).scalar()
+    finally:
+        engine.dispose()
+    return {"batches": sorted((b.store, b.gateway, b.seq) for b in batches), "sales": dict(sales),
+            "lines": list(lines), "sold": sold, "handoff": handoff}
+
+
+def published(gateways: list[StoreGateway]) -> list[tuple[str, str, int]]:
+    return sorted((g.store, "gw1", seq) for g in gateways for seq in range(1, g.seq + 1))
+
+
+def all_stored(db_url: str, gateways: list[StoreGateway], timeout: float = 120.0) -> dict[str, object]:
+    expected = published(gateways)
+    found = eventually(lambda: (lambda s: s if s["batches"] == expected and s["handoff"] == 0 else None)(
+        stored(db_url)), timeout)
+    return found or stored(db_url)
+
+
+def check_sales(found: dict[str, object], gateways: list[StoreGateway]) -> None:
+    """Every visit charged exactly once."""
+    assert found["sales"] == {g.store: g.visits for g in gateways}
+    lines = found["lines"]
+    assert isinstance(lines, list) and len(lines) == len(set(lines)) == sum(g.visits for g in gateways)
+    assert found["sold"] == sum(g.visits for g in gateways)
+
+
+def test_the_shared_subscription_is_allowed_for_ingest_and_nobody_else(store_broker: RunningBroker) -> None:
+    """Mosquitto checks a ``$share/...`` filter against the ACL without its prefix: ingest may share its
+    filters, a gateway gets nothing of another store's traffic that way (Mosquitto grants the subscription
+    and filters each message by the reader's ACL)."""
+    filters = [(shared("ingest", f), 1) for f, _ in subscriptions()]
+    received: list[str] = []
+    ingest = MqttLink(store_broker.settings(INGEST_USER, "share-probe", session_expiry_s=60),
+                      subscriptions=filters, on_message=lambda m: received.append(m.topic))
+    spied: list[str] = []
+    spy = MqttLink(store_broker.settings(gateway_user("shop-b", "gw1"), "spy"),
+                   subscriptions=[(shared("spy", "sc/v1/+/+/reads"), 1)], on_message=lambda m: spied.append(m.topic))
+    gateway = StoreGateway(store_broker, "shop-a")
+    try:
+        for link in (ingest, spy):
+            link.start()
+            assert link.wait_connected(10)
+        time.sleep(0.3)
+        gateway.shelf()
+        assert eventually(lambda: received == [gateway_topic("shop-a", "gw1", "reads")])
+        assert ingest.stats.subscribe_refused == 0
+        time.sleep(0.5)
+        assert spied == [] and spy.stats.received == 0
+    finally:
+        for link in (ingest, spy, gateway.link):
+            link.stop()
+
+
+def test_three_workers_share_three_stores_and_store_every_batch_once(
+    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+) -> None:
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=10.0) as workers:
+        owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
+        assert sorted(owners.values()) == ["w1", "w2", "w3"]
+        traffic(gateways, 150, workers)
+        found = all_stored(db_url, gateways)
+        assert found["batches"] == published(gateways)
+        check_sales(found, gateways)
+        assert workers.serving() == owners  # nobody lost or gave up a store on the way
+        for worker in ("w1", "w2", "w3"):
+            workers.stop(worker)
+        stats = {worker: workers.stats(worker) for worker in ("w1", "w2", "w3")}
+    handed_out = sum(s["handed_out"] for s in stats.values())
+    assert handed_out > 0  # round-robin delivery: most messages reached a worker that does not own the store
+    assert sum(s["handed_in"] for s in stats.values()) >= handed_out - 3 * 5  # a clean stop's last few aside
+    assert stored(db_url)["handoff"] == 0
+
+
+def test_a_killed_worker_loses_no_batch_and_gets_its_share_back_when_it_returns(
+    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+) -> None:
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=4.0) as workers:
+        owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
+        victim = "w2"
+        (its_store,) = [store for store, worker in owners.items() if worker == victim]
+        traffic(gateways, 60, workers)
+        workers.kill(victim)
+        killed_at = time.monotonic()
+        traffic(gateways, 60)
+        taken = workers.wait_owned(["w1", "w3"], STORES)
+        takeover_s = time.monotonic() - killed_at
+        assert taken[its_store] in ("w1", "w3")
+        traffic(gateways, 60, workers)
+        workers.start(victim)  # the same id: it gets its session's backlog and hands it over
+        workers.wait_owned(["w1", "w2", "w3"], STORES)
+        traffic(gateways, 60, workers)
+        found = all_stored(db_url, gateways)
+        assert found["batches"] == published(gateways)
+        check_sales(found, gateways)
+        print(f"takeover after SIGKILL: {takeover_s:.1f} s (lease ttl 4 s)")
