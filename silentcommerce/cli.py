@@ -146,8 +146,8 @@ def ingest(
 ) -> None:
     """Run ingest: validate gateway traffic, apply the store rules, keep state, send commands.
 
-    One store: ``--store-file F`` (its own MQTT session ``ingest-<store>``). Several workers sharing many
-    stores: ``--worker-id ID`` with the same ``--store-file``s (or ``--stores-dir``) on every worker."""
+    One store: --store-file F (its own MQTT session ingest-<store>). Several workers sharing many stores:
+    --worker-id ID, with the same store files (--store-file, repeated, or --stores-dir) on every worker."""
     from ingest.main import run, run_worker
     from ingest.storefile import StoreFileError
     from ingest.tsdb import TsdbSettings
