@@ -3,8 +3,8 @@
 The chain writes its stores' files (:mod:`simulators.chain`), broker credentials and the ACL for every
 gateway, starts Mosquitto from the repository's configuration, VictoriaMetrics if installed, migrates the
 database once (SQLite in the work folder, or the ``--db`` URL), and starts ingest: one ``silentcommerce
-ingest`` per store, or K worker processes sharing every store when ingest has worker mode
-(``--ingest-workers``). Every (store, gateway) is a :class:`silentcommerce.simgateway.SimulatedGateway`:
+ingest --worker-id`` processes sharing every store (``--ingest-workers``, 2 by default), or one ``silentcommerce
+ingest`` per store (``--ingest-workers 0``). Every (store, gateway) is a :class:`silentcommerce.simgateway.SimulatedGateway`:
 the gateway's smoother, batcher, SQLite outbox, publisher and MQTT link, fed the raw reads of its store's
 shoppers (:class:`simulators.chain.StoreTraffic`). One thread ticks every store and gateway; each gateway's
 publisher and paho add a thread each, so 80 gateways fit on two cores.
@@ -74,9 +74,8 @@ class ChainOptions:
     db_url: str | None = None
     """None: SQLite in the work folder."""
     seed: int = 0
-    ingest_workers: int | None = None
-    """0: one ingest process per store; K: K ingest workers over every store; None: 2 workers if ingest
-    has worker mode, else one process per store."""
+    ingest_workers: int = 2
+    """K ingest workers sharing every store; 0: one ingest process per store."""
     dashboard_port: int | None = None
     tsdb: bool = True
     shoppers: int = 6
@@ -185,9 +184,7 @@ class Chain:
 
     @property
     def workers(self) -> int:
-        if self.options.ingest_workers is not None:
-            return self.options.ingest_workers
-        return 2 if ingest_has_workers() else 0
+        return self.options.ingest_workers
 
     @property
     def db(self) -> Engine:
@@ -199,9 +196,6 @@ class Chain:
 
     def start(self, say: Callable[[str], None]) -> None:
         opts = self.options
-        if self.workers > 0 and not ingest_has_workers():
-            raise ChainError("this ingest has no worker mode ('--worker-id'); use --ingest-workers 0 "
-                             "(one ingest process per store)")
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         (self.workdir / "logs").mkdir(parents=True)

@@ -393,10 +393,8 @@ def chain_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the stores' shoppers")] = 0,
     ingest_workers: Annotated[
-        int | None,
-        typer.Option(min=0, help="ingest worker processes sharing every store; 0: one ingest per store "
-                                 "(default: 2 if ingest has worker mode, else 0)"),
-    ] = None,
+        int, typer.Option(min=0, help="ingest worker processes sharing every store; 0: one ingest per store")
+    ] = 2,
     shoppers: Annotated[int, typer.Option(help="shoppers per round in each store", min=1)] = 6,
     dashboard: Annotated[int | None, typer.Option(help="also start the dashboard on this port")] = None,
     tsdb: Annotated[bool, typer.Option(help="start VictoriaMetrics if installed")] = True,

@@ -102,3 +102,13 @@ def test_a_small_chain_stores_every_batch_once_and_sells_in_every_store(tmp_path
     assert not report.failed
     assert report.total.reads > 0 and report.reads_per_s > 0
     assert any(p.phase.startswith("shoppers") and p.stored > 0 for p in seen)
+
+
+def test_a_chain_runs_with_one_ingest_per_store_too(tmp_path: Path) -> None:
+    report = run_chain(
+        ChainOptions(stores=2, gateways=2, duration_s=25.0, workdir=tmp_path / "chain", tsdb=False, ingest_workers=0),
+        lambda _: None, lambda _: None,
+    )
+    assert report.ingest_mode == "per store"
+    assert all(s.published > 20 and s.committed == s.stored == s.published for s in report.stores), report.stores
+    assert all(s.transactions >= 1 for s in report.stores), report.stores
