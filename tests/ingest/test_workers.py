@@ -223,7 +223,7 @@ def test_three_workers_share_three_stores_and_store_every_batch_once(
         found = all_stored(db_url, gateways)
         assert found["batches"] == published(gateways)
         check_sales(found, gateways)
-        if make_engine(db_url).dialect.name == "postgresql":  # nobody lost or gave up a store on the way
+        if db_url.startswith("postgresql"):  # nobody lost or gave up a store on the way
             # (SQLite has one writer for all: on a busy machine a renewal can wait out the lease, which moves
             # the store and stays correct, as the checks above show)
             assert workers.serving() == owners
