@@ -85,10 +85,9 @@ class ScalingRun(FeedResult):
     workers: int
     stores: int
     handed_over: int
-    """Messages written to ``ingest_handoff`` in the counted window because they reached a worker that did
-    not own their store (the gateways' births before the leases were taken are not counted)."""
-    window_batches: int
-    """Reads batches committed in the counted window."""
+    """Messages written to ``ingest_handoff`` from the traffic's start to the end of the drain because they
+    reached a worker that did not own their store (the gateways' births before the leases were taken are
+    not counted)."""
     ready_s: float
     """From starting the workers to every gateway online and the leases spread."""
     leases: dict[str, int] = field(default_factory=dict)
@@ -98,7 +97,7 @@ class ScalingRun(FeedResult):
 
     @property
     def handed_over_share(self) -> float:
-        return self.handed_over / self.window_batches if self.window_batches else 0.0
+        return self.handed_over / self.published_batches if self.published_batches else 0.0
 
     def us_per_read(self, cpu_class: str) -> float:
         """Microseconds of ``cpu_class``'s CPU per committed read: what capacity arithmetic multiplies."""
@@ -229,7 +228,8 @@ def _run(engine: Engine, sims: dict[tuple[str, str], SimulatedGateway], stores: 
     committed = dict.fromkeys(sims.values(), 0)
     feeders = [threading.Thread(target=feed, args=(sim, stores.stock[key], reads_per_batch, committed, stop),
                                 daemon=True) for key, sim in sims.items()]
-    samples: list[tuple[float, int, int, int, dict[str, float]]] = []
+    samples: list[tuple[float, int, int, dict[str, float]]] = []
+    handed_before = _handed_over(engine)
     start = time.monotonic()
     for feeder in feeders:
         feeder.start()
@@ -239,7 +239,7 @@ def _run(engine: Engine, sims: dict[tuple[str, str], SimulatedGateway], stores: 
             for key, sim in sims.items():
                 committed[sim] = counts.get(key, 0)
             samples.append((time.monotonic() - start, sum(s.appended for s in sims.values()),
-                            sum(counts.values()), _handed_over(engine), _cpu(pids)))
+                            sum(counts.values()), _cpu(pids)))
             check()
             time.sleep(POLL_S)
     finally:
@@ -255,9 +255,10 @@ def _run(engine: Engine, sims: dict[tuple[str, str], SimulatedGateway], stores: 
                              f"{published} batches")
         time.sleep(0.2)
     window = [s for s in samples if s[0] >= duration_s * WARM_UP] or samples
-    (t0, _, stored0, handed0, cpu0), (t1, _, stored1, handed1, cpu1) = window[0], window[-1]
+    (t0, _, stored0, cpu0), (t1, _, stored1, cpu1) = window[0], window[-1]
     seconds = max(t1 - t0, 1e-9)
-    backlogs = [appended - stored for _, appended, stored, _, _ in window]
+    backlogs = [appended - stored for _, appended, stored, _ in window]
+    handed = _handed_over(engine) - handed_before
     with engine.connect() as conn:
         stored = int(conn.execute(text("SELECT COUNT(*) FROM gateway_batches WHERE kind = 'reads'")).scalar_one())
         distinct = int(conn.execute(text("SELECT COUNT(*) FROM (SELECT DISTINCT store, gateway, seq "
@@ -272,8 +273,7 @@ def _run(engine: Engine, sims: dict[tuple[str, str], SimulatedGateway], stores: 
     return ScalingRun(
         workers=0, stores=0, gateways=len(sims), reads_per_batch=reads_per_batch, seconds=seconds,
         reads_per_s=(stored1 - stored0) * reads_per_batch / seconds, published_batches=published,
-        stored_batches=stored, lost=lost, duplicated=stored - distinct, handed_over=handed1 - handed0,
-        window_batches=stored1 - stored0,
+        stored_batches=stored, lost=lost, duplicated=stored - distinct, handed_over=handed,
         backlog_start=backlogs[0], backlog_end=backlogs[-1], backlog_max=max(backlogs), ready_s=0.0,
         cpu_s={name: round(cpu1[name] - cpu0[name], 3) for name in CPU_CLASSES},
     )
