@@ -18,7 +18,6 @@ Pure, like the engine that owns it (time comes from the sightings). Only strong 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,7 +64,11 @@ class AnomalyWatch:
         self._last: dict[str, _Seen] = {}
         self._prior: dict[str, _Seen] = {}
         """tag -> its run of reads in the zone before its current zone."""
-        self._trail: dict[str, deque[str]] = {}
+        self._trail: dict[str, tuple[str, ...]] = {}
+        """tag -> its zone trail. A tuple, replaced when the tag changes zones (rarely, against how often it is
+        read); a tag that has been in one zone only shares that zone's one-zone trail: a store that reads a
+        million items on their shelves holds a dict slot per item, not a sequence each."""
+        self._one_zone: dict[str, tuple[str]] = {}
         self._clone_alerted: dict[str, datetime] = {}
         self._sold_at: dict[str, datetime | None] = {}
         """Sold tag -> when it was sold (None: sold before this engine started); removed once alerted."""
@@ -80,7 +83,7 @@ class AnomalyWatch:
                 ("clone_overlap_s", f"{self.clone_overlap.total_seconds():g}"), ("min_rssi", f"{self.min_rssi:g}"))
 
     def zone_sequence(self, tag: str) -> tuple[str, ...]:
-        return tuple(self._trail.get(tag, ()))
+        return self._trail.get(tag, ())
 
     def sold(self, tag: str, at: datetime | None) -> None:
         self._sold_at[tag] = at
@@ -94,11 +97,12 @@ class AnomalyWatch:
     def observe(self, s: Sighting, *, sold: bool) -> list[Alert]:
         if s.event != "seen" or s.kind == "unknown" or not self.strong(s):
             return []
+        zone = s.zone.name
         trail = self._trail.get(s.tag)
         if trail is None:
-            trail = self._trail[s.tag] = deque(maxlen=TRAIL)
-        if not trail or trail[-1] != s.zone.name:
-            trail.append(s.zone.name)
+            trail = self._trail[s.tag] = self._one_zone.get(zone) or self._one_zone.setdefault(zone, (zone,))
+        elif trail[-1] != zone:
+            trail = self._trail[s.tag] = (*trail[1 - TRAIL:], zone)
         out: list[Alert] = []
         self._clone(s, out)
         if sold and s.zone.type in IN_STORE and s.tag in self._sold_at:
@@ -111,7 +115,7 @@ class AnomalyWatch:
                     evidence=(s.evidence(),), details={"sku": s.ref or ""}, rule="sold-item-in-store",
                     params=(("sold_grace_s", f"{self.sold_grace.total_seconds():g}"),
                             ("min_rssi", f"{self.min_rssi:g}")),
-                    zone_sequence=tuple(trail),
+                    zone_sequence=trail,
                 ))
         return out
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ingest.rules import StoreEngine
+from ingest.rules.anomalies import AnomalyWatch
 from ingest.rules.exitgate import Departure, ExitGate
 from ingest.rules.model import (
     Alert,
@@ -215,3 +216,17 @@ def test_single_glimpses_and_weak_reads_join_no_basket() -> None:
     out = run(engine(), [read(ADA, "lane-1", 10), read(MILK, "lane-1", 11, count=1),
                          read(BREAD, "lane-1", 11, rssi=-90), read(BREAD, "lane-1", 12, rssi=-90)])
     assert not of(BasketChanged, out)
+
+
+def test_the_zone_trail_keeps_the_last_eight_zones_in_order_with_repeats_collapsed() -> None:
+    watch = AnomalyWatch(ZONES, min_rssi=-70.0)
+    moves = ["shelf-dairy", "shelf-dairy", "shelf-bakery", "lane-1", "lane-1", "lane-2", "shelf-dairy",
+             "entrance", "shelf-bakery", "lane-1", "lane-2"]
+    for n, zone in enumerate(moves):
+        watch.observe(read(MILK, zone, n * 60.0), sold=False)
+        watch.observe(read(MILK2, "shelf-dairy", n * 60.0), sold=False)
+        watch.observe(read(BREAD, zone, n * 60.0, rssi=-90.0), sold=False)  # weak: a stray, not on its trail
+    assert watch.zone_sequence(MILK) == ("shelf-bakery", "lane-1", "lane-2", "shelf-dairy", "entrance",
+                                         "shelf-bakery", "lane-1", "lane-2")
+    assert watch.zone_sequence(MILK2) == ("shelf-dairy",)
+    assert watch.zone_sequence(BREAD) == ()
