@@ -167,6 +167,11 @@ class IngestWorker:
         with self._lock:
             return sorted(self._services)
 
+    def service(self, store: str) -> IngestService | None:
+        """The service this worker runs for ``store`` (None unless it holds the store's lease)."""
+        with self._lock:
+            return self._services.get(store)
+
     def start(self) -> None:
         self._db = make_engine(self.settings.db_url)
         upgrade(self._db)

@@ -20,4 +20,5 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.browser",
     "tests.fixtures.proxy",
+    "tests.ingest.running",
 ]

@@ -22,12 +22,11 @@ from ingest.db import schema as t
 from ingest.db.admin import seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.rules.model import BasketChanged
-from ingest.service import IngestService
 from ingest.storefile import load_store_file
 from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import RunningBroker
-from tests.ingest.running import running_ingest
+from tests.ingest.running import Ingest, running_ingest
 from tests.ingest.test_service import BREAD_EPC, CARD, MILK_EPC, STORE_FILE, Gateway, eventually, read
 
 pytestmark = pytest.mark.integration
@@ -37,8 +36,8 @@ OFFER_ID = f"{MEMBER}:{MEMBER}:20260101:MILK-1L"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-crm-test", db_url, crm_every_s=3600.0) as service:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int) -> Iterator[Ingest]:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-crm-test", db_url, workers=ingest_workers, crm_every_s=3600.0) as service:
         yield service
 
 
@@ -54,7 +53,7 @@ def events(broker: RunningBroker) -> Iterator[queue.Queue[InboundMessage]]:
     watcher.stop()
 
 
-def give_offer(service: IngestService, *, consent: bool, now: datetime, discount: str = "0.30") -> None:
+def give_offer(service: Ingest, *, consent: bool, now: datetime, discount: str = "0.30") -> None:
     """The member's list holds a milk offer active now; the member has (or has not) consented to offers."""
     with service.db.begin() as conn:
         conn.execute(update(t.members).where(t.members.c.id == MEMBER).values(
@@ -76,7 +75,7 @@ def checkout(gw1: Gateway, t0: datetime) -> None:
     gw1.send([read(CARD, "exit", at[4]), read(MILK_EPC, "exit", at[4]), read(BREAD_EPC, "exit", at[4])])
 
 
-def rows(service: IngestService, table: Any) -> list[Any]:
+def rows(service: Ingest, table: Any) -> list[Any]:
     with service.db.connect() as conn:
         return list(conn.execute(select(table)).all())
 
@@ -93,8 +92,9 @@ def offer_events(received: queue.Queue[InboundMessage]) -> list[BusinessEvent]:
             found.append(event)
 
 
+@pytest.mark.seq_order
 def test_an_active_offer_is_redeemed_once_and_the_receipt_shows_the_saving(
-    ingest: IngestService, gw1: Gateway, events: queue.Queue[InboundMessage]
+    ingest: Ingest, gw1: Gateway, events: queue.Queue[InboundMessage]
 ) -> None:
     t0 = datetime.now(UTC)
     give_offer(ingest, consent=True, now=t0)
@@ -130,7 +130,8 @@ def test_an_active_offer_is_redeemed_once_and_the_receipt_shows_the_saving(
         ("offer_redeemed", OFFER_ID, "0.30")]
 
 
-def test_an_offer_for_a_member_without_consent_is_never_applied(ingest: IngestService, gw1: Gateway) -> None:
+@pytest.mark.seq_order
+def test_an_offer_for_a_member_without_consent_is_never_applied(ingest: Ingest, gw1: Gateway) -> None:
     t0 = datetime.now(UTC)
     give_offer(ingest, consent=False, now=t0)
     checkout(gw1, t0)

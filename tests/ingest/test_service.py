@@ -25,7 +25,7 @@ from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
 from tests.fixtures.tsdb import RunningVictoriaMetrics
-from tests.ingest.running import running_ingest
+from tests.ingest.running import Ingest, running_ingest
 
 pytestmark = pytest.mark.integration
 
@@ -138,23 +138,31 @@ def store_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+def ingest(broker: RunningBroker, store_file: Path, tmp_path: Path, db_url: str, ingest_workers: int) -> Iterator[Ingest]:
+    """Ingest on the test store: the single-store service, or three workers sharing the store."""
+    with running_ingest(broker, tmp_path, store_file, "ingest-test", db_url, workers=ingest_workers) as service:
+        yield service
+
+
+@pytest.fixture
+def ingest_alone(broker: RunningBroker, store_file: Path, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+    """The single-store service, for the tests that restart it or hold its queue."""
     with running_ingest(broker, tmp_path, store_file, "ingest-test", db_url) as service:
         yield service
 
 
-def batches_of(service: IngestService, gateway: str = "gw1") -> list[int]:
+def batches_of(service: Ingest, gateway: str = "gw1") -> list[int]:
     with service.db.connect() as conn:
         return list(conn.execute(select(t.gateway_batches.c.seq).where(t.gateway_batches.c.gateway == gateway)
                                  .order_by(t.gateway_batches.c.seq)).scalars())
 
 
-def item(service: IngestService, tag: str) -> Any:
+def item(service: Ingest, tag: str) -> Any:
     with service.db.connect() as conn:
         return conn.execute(select(t.items).where(t.items.c.tag == f"EPC:{tag}")).first()
 
 
-def test_a_valid_batch_moves_the_item_and_is_recorded(ingest: IngestService, gw1: Gateway) -> None:
+def test_a_valid_batch_moves_the_item_and_is_recorded(ingest: Ingest, gw1: Gateway) -> None:
     now = datetime.now(UTC)
     gw1.send([read(MILK_EPC, "shelf-dairy", now)])
     row = eventually(lambda: item(ingest, MILK_EPC))
@@ -166,25 +174,30 @@ def test_a_valid_batch_moves_the_item_and_is_recorded(ingest: IngestService, gw1
 
 
 def test_malformed_payloads_become_dead_letters_and_the_batches_around_them_still_count(
-    ingest: IngestService, gw1: Gateway
+    ingest: Ingest, gw1: Gateway
 ) -> None:
+    """Each letter is matched by its payload: with several workers, the order they are stored in is not the
+    order they were sent in."""
     now = datetime.now(UTC)
+    incomplete = json.dumps({"schema": "sc.reads/1", "store": STORE, "gateway": "gw1", "seq": 2}).encode()
+    spoofed = encode(ReadsBatch(store=STORE, gateway="gw2", seq=9, sent_at=now, reads=[]))
     gw1.send([read(MILK_EPC, "shelf-dairy", now)])
     gw1.publish_raw(b"{not json")
-    gw1.publish_raw(json.dumps({"schema": "sc.reads/1", "store": STORE, "gateway": "gw1", "seq": 2}).encode())
-    gw1.publish_raw(encode(ReadsBatch(store=STORE, gateway="gw2", seq=9, sent_at=now, reads=[])))
+    gw1.publish_raw(incomplete)
+    gw1.publish_raw(spoofed)
     gw1.send([read(BREAD_EPC, "shelf-dairy", now)], seq=2)
     assert eventually(lambda: batches_of(ingest) == [1, 2])
     with ingest.db.connect() as conn:
         letters = conn.execute(select(t.dead_letters).order_by(t.dead_letters.c.id)).all()
-    assert len(letters) == 3
-    assert "JSON" in letters[0].reason and letters[0].payload == b"{not json"
-    assert "sent_at" in letters[1].reason and "reads" in letters[1].reason
-    assert "gw2" in letters[2].reason and "gw1" in letters[2].reason
+    reasons = {letter.payload: letter.reason for letter in letters}
+    assert len(letters) == len(reasons) == 3
+    assert "JSON" in reasons[b"{not json"]
+    assert "sent_at" in reasons[incomplete] and "reads" in reasons[incomplete]
+    assert "gw2" in reasons[spoofed] and "gw1" in reasons[spoofed]
     assert ingest.stats.dead_letters == 3
 
 
-def test_a_repeated_sequence_number_is_dropped(ingest: IngestService, gw1: Gateway) -> None:
+def test_a_repeated_sequence_number_is_dropped(ingest: Ingest, gw1: Gateway) -> None:
     now = datetime.now(UTC)
     gw1.send([read(MILK_EPC, "shelf-dairy", now)], seq=5)
     gw1.send([read(MILK_EPC, "lane-1", now + timedelta(seconds=1))], seq=5)
@@ -198,8 +211,9 @@ def test_a_repeated_sequence_number_is_dropped(ingest: IngestService, gw1: Gatew
     assert ingest.stats.gaps == 1
 
 
+@pytest.mark.seq_order
 def test_lane_and_exit_give_one_transaction_a_receipt_and_a_theft_alarm(
-    broker: RunningBroker, ingest: IngestService, gw1: Gateway
+    broker: RunningBroker, ingest: Ingest, gw1: Gateway
 ) -> None:
     events: queue.Queue[InboundMessage] = queue.Queue()
     watcher = MqttLink(broker.settings(DASHBOARD_USER, "watcher"), subscriptions=[(event_filter(STORE), 1)],
@@ -258,7 +272,7 @@ def test_lane_and_exit_give_one_transaction_a_receipt_and_a_theft_alarm(
         watcher.stop()
 
 
-def test_acks_from_the_gateway_complete_the_command_row(ingest: IngestService, gw1: Gateway) -> None:
+def test_acks_from_the_gateway_complete_the_command_row(ingest: Ingest, gw1: Gateway) -> None:
     now = datetime.now(UTC)
     gw1.send([read(UNPAID_EPC, "exit", now)])
     command = gw1.next_command()
@@ -274,7 +288,10 @@ def test_acks_from_the_gateway_complete_the_command_row(ingest: IngestService, g
     assert row is not None and (row.ack_ok, row.ack_error) == (False, "relay stuck")
 
 
-def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest: IngestService, gw1: Gateway) -> None:
+def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest_alone: IngestService,
+                                                                        gw1: Gateway) -> None:
+    """One process (the worker test kills workers: tests/ingest/test_workers.py, tests/faults)."""
+    ingest = ingest_alone
     now = datetime.now(UTC)
     gw1.send([read(MILK_EPC, "shelf-dairy", now)])
     assert eventually(lambda: batches_of(ingest) == [1])
@@ -297,9 +314,11 @@ def test_batches_sent_while_ingest_is_down_are_processed_when_it_returns(ingest:
         again.stop()
 
 
-def test_a_batch_stored_elsewhere_drops_only_itself_from_its_group(ingest: IngestService, gw1: Gateway) -> None:
+def test_a_batch_stored_elsewhere_drops_only_itself_from_its_group(ingest_alone: IngestService, gw1: Gateway) -> None:
     """A second ingest process stored seq 3 while this one was busy: the group holding seq 3 fails on the
-    primary key, is stored again message by message, and only seq 3 is dropped."""
+    primary key, is stored again message by message, and only seq 3 is dropped. One service: the test
+    watches its queue."""
+    ingest = ingest_alone
     now = datetime.now(UTC)
     gw1.send([read(MILK_EPC, "shelf-dairy", now)])
     assert eventually(lambda: batches_of(ingest) == [1])

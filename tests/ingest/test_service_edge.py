@@ -15,9 +15,8 @@ from sqlalchemy import select, update
 
 from contract.payloads import AlarmEvidence, GateAlarm, Status, encode
 from ingest.db import schema as t
-from ingest.service import IngestService
 from tests.fixtures.broker import STORE, RunningBroker
-from tests.ingest.running import running_ingest
+from tests.ingest.running import Ingest, running_ingest
 from tests.ingest.test_service import BREAD_EPC, STORE_FILE, UNPAID_EPC, Gateway, eventually
 
 pytestmark = pytest.mark.integration
@@ -50,8 +49,8 @@ decide_at = "edge"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
-    with running_ingest(broker, tmp_path, EDGE_STORE_FILE, "ingest-test", db_url) as service:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int) -> Iterator[Ingest]:
+    with running_ingest(broker, tmp_path, EDGE_STORE_FILE, "ingest-test", db_url, workers=ingest_workers) as service:
         yield service
 
 
@@ -87,13 +86,13 @@ def gate_alarm(seq: int, epc: str, at: datetime) -> bytes:
     )
 
 
-def alerts(service: IngestService) -> list[Any]:
+def alerts(service: Ingest) -> list[Any]:
     with service.db.connect() as conn:
         return list(conn.execute(select(t.alerts).where(t.alerts.c.kind == "theft").order_by(t.alerts.c.id)))
 
 
 def test_an_edge_alarm_is_recorded_once_with_its_latency_evidence_and_verdict(
-    ingest: IngestService, gw1: Gateway
+    ingest: Ingest, gw1: Gateway
 ) -> None:
     now = datetime.now(UTC)
     with ingest.db.begin() as conn:
@@ -120,7 +119,7 @@ def test_an_edge_alarm_is_recorded_once_with_its_latency_evidence_and_verdict(
     assert "false alarm" in sold.message
 
 
-def test_a_gateway_coming_online_gets_the_allow_list_snapshot(ingest: IngestService, gw1: Gateway) -> None:
+def test_a_gateway_coming_online_gets_the_allow_list_snapshot(ingest: Ingest, gw1: Gateway) -> None:
     with ingest.db.begin() as conn:
         conn.execute(update(t.items).where(t.items.c.tag == f"EPC:{BREAD_EPC}").values(status="sold"))
     status = Status(store=STORE, gateway="gw1", state="online", at=datetime.now(UTC))

@@ -19,11 +19,10 @@ from sqlalchemy import select
 from contract.payloads import TagRead
 from contract.topics import event_filter
 from ingest.db import schema as t
-from ingest.service import IngestService
 from silentcommerce.broker import DASHBOARD_USER
 from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.fixtures.broker import STORE, RunningBroker
-from tests.ingest.running import running_ingest
+from tests.ingest.running import Ingest, running_ingest
 from tests.ingest.test_service import Gateway, eventually
 
 pytestmark = pytest.mark.integration
@@ -83,9 +82,9 @@ zone = "backroom"
 
 
 @pytest.fixture
-def ingest(broker: RunningBroker, tmp_path: Path, db_url: str) -> Iterator[IngestService]:
+def ingest(broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int) -> Iterator[Ingest]:
     # ticks add nothing: the reads' times drive the cycles
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-inventory", db_url,
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-inventory", db_url, workers=ingest_workers,
                         clock=lambda: T0 - timedelta(seconds=1)) as service:
         yield service
 
@@ -96,8 +95,9 @@ def shelf(epc: str, zone: str, seconds: float) -> TagRead:
                    zone=zone, epc=epc)
 
 
+@pytest.mark.seq_order
 def test_shelf_reads_over_cycles_become_cycle_rows_and_stock_alerts(
-    broker: RunningBroker, ingest: IngestService
+    broker: RunningBroker, ingest: Ingest
 ) -> None:
     events: queue.Queue[InboundMessage] = queue.Queue()
     watcher = MqttLink(broker.settings(DASHBOARD_USER, "watcher"), subscriptions=[(event_filter(STORE), 1)],

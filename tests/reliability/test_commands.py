@@ -36,14 +36,14 @@ def command_row(service: IngestService, command_id: str) -> object:
 
 
 def test_a_command_committed_but_never_published_goes_out_when_ingest_starts(
-    broker: RunningBroker, tmp_path: Path, db_url: str, gw1: GatewaySide
+    broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int, gw1: GatewaySide
 ) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     with engine.begin() as conn:  # what a crash between the commit and the publish leaves behind
         new_command(conn, STORE, "gw1", "lock", "cooler-1-lock", datetime.now(UTC), command_id="lock-crashed")
     engine.dispose()
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-commands", db_url) as ingest:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-commands", db_url, workers=ingest_workers) as ingest:
         command = gw1.next_command()
         assert (command.id, command.action) == ("lock-crashed", "lock")
         row = eventually(lambda: (r := command_row(ingest, "lock-crashed")) is not None and r.sent_at is not None)
@@ -51,7 +51,7 @@ def test_a_command_committed_but_never_published_goes_out_when_ingest_starts(
 
 
 def test_an_alarm_that_could_not_be_sent_in_time_expires_instead_of_sounding_late(
-    broker: RunningBroker, tmp_path: Path, db_url: str, gw1: GatewaySide
+    broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int, gw1: GatewaySide
 ) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
@@ -59,7 +59,7 @@ def test_an_alarm_that_could_not_be_sent_in_time_expires_instead_of_sounding_lat
         new_command(conn, STORE, "gw1", "alarm", "exit-alarm", datetime(2026, 1, 1, tzinfo=UTC), command_id="alarm-old")
         new_command(conn, STORE, "gw1", "unlock", "door", datetime(2026, 1, 1, tzinfo=UTC), command_id="unlock-old")
     engine.dispose()
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-expiry", db_url) as ingest:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-expiry", db_url, workers=ingest_workers) as ingest:
         assert gw1.next_command().id == "unlock-old", "a state-setting command is sent however late"
         row = eventually(lambda: (r := command_row(ingest, "alarm-old")) is not None and r.acked_at is not None)
         assert row

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_seq_the_gateway_no_longer_keeps_is_reported_lost(
-    broker: RunningBroker, tmp_path: Path, db_url: str, storm: Storm,
+    broker: RunningBroker, tmp_path: Path, db_url: str, ingest_workers: int, storm: Storm,
     gateway_with: Callable[[Callable[[Outbox], None]], Gateway],
 ) -> None:
     entries: list[OutboxEntry] = []
@@ -40,7 +40,7 @@ def test_a_seq_the_gateway_no_longer_keeps_is_reported_lost(
         forgetful.close()
 
     gateway = gateway_with(published_and_forgotten)
-    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-lost", db_url, gap_grace_s=0.2) as ingest:
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-lost", db_url, workers=ingest_workers, gap_grace_s=0.2) as ingest:
         storm.deliver([entries[0], entries[2]])  # seq 2 never arrives
 
         def lost_alert() -> object:

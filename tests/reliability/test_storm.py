@@ -54,7 +54,7 @@ def visit(t0: datetime) -> list[list[list[TagRead]]]:
 
 def test_duplicates_and_reordering_store_everything_exactly_once_and_a_withheld_seq_is_resent(
     broker: RunningBroker, tmp_path: Path, storm: Storm, gateway_with: Callable[[Callable[[Outbox], None]], Gateway],
-    db_url: str,
+    db_url: str, ingest_workers: int,
 ) -> None:
     phases: list[list[OutboxEntry]] = []
 
@@ -68,7 +68,7 @@ def test_duplicates_and_reordering_store_everything_exactly_once_and_a_withheld_
 
     gateway = gateway_with(published_before)
     withheld = phases[0][-1].seq
-    with running_ingest(broker, tmp_path, STORE_TEXT, "ingest-storm", db_url, gap_grace_s=0.5) as ingest:
+    with running_ingest(broker, tmp_path, STORE_TEXT, "ingest-storm", db_url, workers=ingest_workers, gap_grace_s=0.5) as ingest:
         for stream in storm.plan([[e for e in phase if e.seq != withheld] for phase in phases]):
             storm.deliver(stream)
             assert eventually(lambda stream=stream: {e.seq for e in stream} <= set(stored_seqs(ingest)))
