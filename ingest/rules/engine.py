@@ -11,7 +11,8 @@ lines of its basket. The rules (see docs/architecture.md):
   that leaves while its member stays is put back. When the card leaves, the basket freezes and commits
   ``settle_time_s`` later unless the member returns first.
 * Lane noise: a stray read (weak, or fewer than ``min_reads``) joins nothing; an item counted in another
-  lane that it has not left joins no basket here until it leaves there (a cross-read of a neighbour's item).
+  lane that it has not left joins no basket here until it leaves there (a cross-read of a neighbour's item);
+  a read from before the present member's card was in the lane (a late report) joins nothing.
 * Exit gates (``exits``, :mod:`ingest.rules.exitgate`): reads in a gate's zones go through the detector, and
   only a *departure* (inner then outer) counts. A member's card departing, or an item of an uncommitted
   basket, commits the basket at once; a sold item is silent; an unsold item in no basket sounds the alarm:
@@ -112,6 +113,8 @@ class StoreEngine:
         self._visits = VisitBook(timedelta(seconds=settings.visit_timeout_s))
         self._lanes: dict[str, LaneState] = {}
         self._lane_reads: dict[tuple[str, str], LaneReads] = {}
+        self._restored_at: datetime | None = None
+        """When :meth:`restore` took back the database's state: the 'left' reads processed before it are gone."""
         self._baskets: dict[tuple[str, str], Basket] = {}
         """(lane, member) -> the member's uncommitted basket in that lane (open or settling)."""
         self._member_lanes: dict[str, dict[str, Basket]] = {}
@@ -191,7 +194,12 @@ class StoreEngine:
         nothing (the card may have left since, unrecorded). A basket of a held lane stays open: the clock
         alone does not charge a basket in doubt (its card leaving, or the exit, does). A visit is last seen at ``at``. Lines of items sold since, or of SKUs no longer in the
         catalog, are left out; a basket already known to the engine is kept as it is.
+
+        Which items had left which lane is not stored either: a late ``seen`` from before ``at`` may belong to a
+        presence whose ``left`` the previous run processed. So an item counted in a lane only by reads from
+        before ``at`` does not hold it against a read in another lane after ``at`` (see ``_counted_elsewhere``).
         """
+        self._restored_at = at if self._restored_at is None else max(self._restored_at, at)
         for visit in visits:
             self._visits.restore(visit.member, visit.opened_at, max(visit.opened_at, at))
         for stored in baskets:
@@ -442,13 +450,15 @@ class StoreEngine:
             reads.counted[source] = s.at
         if reads.count < self.settings.min_reads or s.tag in self._basket_of_item:
             return
-        if self._counted_elsewhere(s.tag, s.zone.name):
+        if self._counted_elsewhere(s):
             return  # a cross-read of an item that is (still) in a neighbouring lane
         product = self._products.get(s.ref) if s.ref is not None else None
         lane = self._lanes.get(s.zone.name)
         if product is None or lane is None or lane.held or len(lane.present) != 1:
             return
         presence = next(iter(lane.present.values()))
+        if s.at < presence.since:
+            return  # read before this member's card was in the lane (delivered late): not theirs
         basket = self._baskets.get((lane.name, presence.member))
         if basket is None:
             bid = basket_id(lane.name, presence.member, presence.since)
@@ -460,12 +470,20 @@ class StoreEngine:
             self._member_lanes.setdefault(presence.member, {})[lane.name] = basket
         self._add_line(basket, BasketLine(s.tag, product, s.evidence()), s.at, out)
 
-    def _counted_elsewhere(self, tag: str, lane: str) -> bool:
-        """Counted (``min_reads``) in another lane and not left there since."""
+    def _counted_elsewhere(self, s: Sighting) -> bool:
+        """Counted (``min_reads``) in another lane and not left there since.
+
+        After a restart, a count there made only of reads from before it does not hold the item against a
+        read here after it: the previous run may have processed that presence's ``left``, and this engine
+        would keep the item in the other lane for good. An item still in the other lane is read there again
+        within the gateway's report interval, which makes its count current again."""
+        restored = self._restored_at
         for other, zone in self._zones.items():
-            if zone.type == "lane" and other != lane:
-                reads = self._lane_reads.get((other, tag))
-                if reads is not None and reads.count >= self.settings.min_reads:
+            if zone.type == "lane" and other != s.zone.name:
+                reads = self._lane_reads.get((other, s.tag))
+                if reads is None or reads.count < self.settings.min_reads:
+                    continue
+                if restored is None or s.at < restored or max(reads.counted.values()) >= restored:
                     return True
         return False
 
