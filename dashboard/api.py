@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.auth import Auth, Operator
 from dashboard.deps import DbEngine, Hub, Settings, StoreScope
 from dashboard.schemas import (
+    ROW_ID_MAX,
     AlertOut,
     ExplanationOut,
     GatewayHealthOut,
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/api", tags=["store"], responses={
     404: {"description": "Not found, or a store this dashboard does not show (?store=)"},
 })
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many rows, newest first.")]
-AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id.")]
+AlertId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="The alert's id.")]
 TagPath = Annotated[
     str,
     Path(pattern=r"^([Ee][Pp][Cc]:[0-9A-Fa-f]{4,124}|[Uu][Ii][Dd]:[0-9A-Fa-f]{4,32})$", description="EPC:… or UID:…"),

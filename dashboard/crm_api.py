@@ -63,13 +63,14 @@ from dashboard.crm_view import (
 from dashboard.crm_writes import DisputeResult, dispute, resolve_by_staff, write
 from dashboard.deps import DbEngine, Settings
 from dashboard.member_link import link_secret, sign
-from dashboard.schemas import money
+from dashboard.schemas import ROW_ID_MAX, money
 from ingest.db import crm_repo, repo
 from ingest.db.errors import DatabaseError, NotFound
 
 router = APIRouter(prefix="/api", tags=["members"], responses={401: {"description": "No login, or a wrong one"}})
 pages = APIRouter(include_in_schema=False)
 MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Member id")]
+DisputeId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="The dispute's id.")]
 STATIC = FilePath(str(files("dashboard") / "static"))
 
 
@@ -231,7 +232,7 @@ def outcome_out(found: DisputeResult) -> DisputeOutcomeOut:
              summary="A member of staff decides a dispute the decision table left to a person; the outcome is"
              " published", responses={404: {"description": "No such dispute"},
                                       409: {"description": "The dispute is not waiting for a person"}})
-def post_dispute_resolution(who: Operator, engine: DbEngine, dispute_id: int, body: DisputeResolveIn) -> DisputeOutcomeOut:
+def post_dispute_resolution(who: Operator, engine: DbEngine, dispute_id: DisputeId, body: DisputeResolveIn) -> DisputeOutcomeOut:
     now = datetime.now(UTC)
     try:
         found = write(engine, lambda conn: resolve_by_staff(conn, dispute_id, body.status, body.reason, who.login, now))

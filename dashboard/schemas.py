@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 from contract.topics import NAME_PATTERN
 from dashboard.livestate import GatewayState, PresentTag, SensorValue, Snapshot, Tick, ZonePresence
 
+ROW_ID_MAX = 2**31 - 1
+"""The largest id an integer id column holds on both engines (PostgreSQL's ``integer`` is 32-bit): a larger id in a
+path is bad input (422), never a database error."""
+
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 TagId = Annotated[

@@ -267,6 +267,8 @@ def test_a_person_decides_what_the_table_left_to_them_and_both_outcomes_are_queu
             "refunded", "staff_decision", "decided by operator: her partner took it")
         assert c.post(path, auth=OPERATOR, json={"status": "kept"}).status_code == 409
         assert c.post("/api/disputes/9999/resolve", auth=OPERATOR, json={"status": "kept"}).status_code == 404
+        # an id no database column can hold is refused as bad input, not a server error
+        assert c.post(f"/api/disputes/{2**31}/resolve", auth=OPERATOR, json={"status": "kept"}).status_code == 422
         cleo = c.get("/api/members/M-1003/crm", auth=OPERATOR).json()
         assert (cleo["disputes"][0]["status"], cleo["disputes"][0]["rule"]) == ("refunded", "staff_decision")
         waiting = [a for a in c.get("/api/alerts", auth=OPERATOR).json() if a["kind"] == "dispute_needs_human"]

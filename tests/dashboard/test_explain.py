@@ -106,3 +106,4 @@ def _clears(client: TestClient, seeded: Explained) -> None:
     assert seeded.missing not in open_ids and seeded.edge_alarm in open_ids
     assert client.post("/api/alerts/999999/clear", auth=OPERATOR).status_code == 404
     assert client.get("/api/alerts/999999", auth=OPERATOR).status_code == 404
+    assert client.get(f"/api/alerts/{2**31}", auth=OPERATOR).status_code == 422  # beyond any id column: bad input
