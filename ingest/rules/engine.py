@@ -374,6 +374,8 @@ class StoreEngine:
                                          zone_sequence=self._watch.zone_sequence(tag)))
                 out.append(DisallowTags((tag,), "read after its member left the lane"))
         for tag, (line, left_at) in list(basket.put_back.items()):
+            if line.evidence.at > s.at:
+                continue  # joined on a read after the card left, then put back: never theirs (as above)
             if s.at - left_at <= self._together and tag not in self._sold and tag not in self._basket_of_item:
                 self._add_line(basket, line, s.at, out)
         basket.put_back.clear()

@@ -631,6 +631,24 @@ def test_an_item_read_before_the_member_came_is_not_charged_to_them_whatever_the
     assert "M-1002" not in sales_of(out)
 
 
+def test_an_item_read_after_the_member_left_and_put_back_before_their_left_arrives_is_not_theirs() -> None:
+    """(The gate machine's shrunk failure, seed 4 of its delivery shuffle.) Carol is in the lane from 3 s to
+    3.75 s with her bread; Bob comes at 4.25 s and his milk is read at 4.75 s, and both leave at 5 s. The milk's
+    read, its 'left' and Bob's 'left' arrive before Carol's 'left': the milk joined and left Carol's basket
+    while she still seemed there, and her 'left' must not bring it back. Her bread, which left with her, stays."""
+    carol = CARD_OF["M-1003"]
+    engine = StoreEngine(ZONES, PRODUCTS, SETTINGS)
+    out: list[Decision] = []
+    for s in (sighting(carol, "lane-1", at(3)), sighting(BREAD, "lane-1", at(3.5), count=3),
+              sighting(MILK, "lane-1", at(4.75), count=3), sighting(BOB, "lane-1", at(5), "left", first=at(4.25)),
+              sighting(MILK, "lane-1", at(5), "left", first=at(4.75)),
+              sighting(BREAD, "lane-1", at(3.75), "left", first=at(3.5)), sighting(BOB, "lane-1", at(4.25)),
+              sighting(carol, "lane-1", at(3.75), "left", first=at(3))):
+        out += engine.observe(s)
+    out += engine.tick(at(20))
+    assert sales_of(out) == {"M-1003": [BREAD]}
+
+
 def across_a_restart(before: list[Sighting], restart: float, after: list[Sighting], until: float,
                      exits: tuple[ExitGate, ...] = ()) -> list[Decision]:
     """``before`` to one engine; ``after`` to the next, restored at ``restart`` (the database held nothing
