@@ -7,16 +7,20 @@ to ``group_max``: group commit) and:
 
 1. validates each payload (a failure becomes a ``dead_letters`` row with the reason, and the message is
    acknowledged with its group: it can never succeed);
-2. drops a repeated ``(gateway, seq)`` (a redelivery), answered by the in-memory
+2. puts each gateway's messages back in ``seq`` order (ingest.reorder): a message that arrives ahead of a
+   missing ``seq`` is held, unacknowledged, until the missing ones arrive or ``reorder_wait_s`` passed, so
+   a visit spread over many messages reaches the rules in the order it happened, whichever way (directly,
+   handed over by another worker, resent) each message came;
+3. drops a repeated ``(gateway, seq)`` (a redelivery), answered by the in-memory
    :class:`~ingest.sequences.SequenceBook`, and notes a gap in the sequence (ingest.gaps: a missing ``seq``
    is asked for again with a ``resend`` command);
-3. resolves tags and feeds the sightings to the rules engine;
-4. stores the whole group's decisions and ``(gateway, seq)`` rows in ONE database transaction (if a
+4. resolves tags and feeds the sightings to the rules engine;
+5. stores the whole group's decisions and ``(gateway, seq)`` rows in ONE database transaction (if a
    constraint fails, e.g. a batch a second ingest process stored a moment ago, it stores the group's
    messages one by one, so that only that one is dropped);
-5. only then acknowledges the group's MQTT messages (QoS 1, persistent session: an ingest crash before this
-   point means the broker delivers them all again, and step 2 makes that harmless);
-6. publishes business events and gateway commands (through ingest.command_outbox: a command row is sent
+6. only then acknowledges the group's MQTT messages (QoS 1, persistent session: an ingest crash before this
+   point means the broker delivers them all again, and step 3 makes that harmless);
+7. publishes business events and gateway commands (through ingest.command_outbox: a command row is sent
    until the broker took it), and hands the reads to the time-series writer.
 
 Exit alarms decided on a gateway (``alarms``) are stored as ``theft`` alerts with ``source = "edge"``, once per
@@ -61,6 +65,7 @@ from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
 from ingest.db.persist import Outgoing, apply_decisions
 from ingest.gaps import GapTracker
+from ingest.reorder import Reorder
 from ingest.resolve import TagResolver
 from ingest.rules import StoreEngine
 from ingest.rules.model import (
@@ -145,6 +150,10 @@ class IngestSettings:
     clock: Callable[[], datetime] = utc_now
     crm_every_s: float = 60.0
     """How often the tick looks for members whose list is due and for offers to expire."""
+    reorder_wait_s: float = 0.5
+    """How long a message that arrived ahead of a missing ``seq`` of its gateway is held for the missing ones
+    (the order the rules see); a real gap delays what follows it by this much, then the gap is asked for
+    again as below."""
     gap_grace_s: float = 2.0
     """How long a missing ``seq`` may be late before the gateway is asked to send it again."""
     gap_retry_s: float = 10.0
@@ -169,6 +178,22 @@ class IngestStats:
     db_retries: int = 0
     publish_errors: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+Body = ReadRows | SensorsBatch | Status | Ack | GateAlarm
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """A valid gateway message (its topic matches its payload's store and gateway), not through the rules yet."""
+
+    message: InboundMessage
+    body: Body
+
+    @property
+    def seq(self) -> int | None:
+        """Its place in the gateway's sequence (None: a status, or an ack sent outside the outbox)."""
+        return None if isinstance(self.body, Status) else self.body.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +226,8 @@ class IngestService:
         self._submit_lock = threading.Lock()
         self._leftover: list[InboundMessage] = []
         """A group that was not stored because the service stopped (or lost its lease) while storing it."""
+        self._current: list[InboundMessage] = []
+        """The messages of the group being processed (what becomes leftover if the service stops meanwhile)."""
         self._worker: threading.Thread | None = None
         self._db: Engine | None = None
         self._link: MqttLink | None = None
@@ -226,6 +253,11 @@ class IngestService:
         self._commands: CommandOutbox | None = None
         self._seqs = SequenceBook()
         """The ``(gateway, seq)`` batches taken, answered from memory (loaded from the database at start)."""
+        self.reorder = self._new_reorder()
+        """Messages held until their gateway's earlier ``seq`` arrive; each still holds its queue slot."""
+
+    def _new_reorder(self) -> Reorder[_Decoded]:
+        return Reorder(wait_s=self.settings.reorder_wait_s, max_held=max(1, self.settings.queue_size // 2))
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -254,8 +286,10 @@ class IngestService:
         # the lease is held and the previous owner's writes are fenced), however long a large store takes.
         with self._db.begin() as conn:
             self._load(conn, first=True)
+            self.reorder = self._new_reorder()
             for gateway, seq in delivery.last_seqs(conn, self.store).items():
                 self.gaps.seed(gateway, seq)
+                self.reorder.seed(gateway, seq)
             self._seqs = SequenceBook()
             for g in records.load_sequences(conn, self.store, self._seqs.window):
                 self._seqs.load((g.store, g.gateway), g.last, g.recent)
@@ -299,11 +333,11 @@ class IngestService:
 
     def drain(self) -> list[InboundMessage]:
         """After :meth:`stop`: the broker's messages the service received and neither stored nor
-        acknowledged (a worker hands them over to the store's next owner). Handed-over messages are left
-        out: their rows are still in ``ingest_handoff``. Nothing is queued after this."""
+        acknowledged (a worker hands them over to the store's next owner), held ones included. Handed-over
+        messages are left out: their rows are still in ``ingest_handoff``. Nothing is queued after this."""
         with self._submit_lock:
             self._closed = True
-            left = [*self._leftover]
+            left = [*self._leftover, *(held.message for held in self.reorder.take_all())]
             self._leftover.clear()
             while True:
                 try:
@@ -375,28 +409,29 @@ class IngestService:
     def _work(self) -> None:
         next_tick = time.monotonic() + self.settings.tick_s
         while not self._stopping.is_set():
+            held_until = self.reorder.next_due()
+            wake = next_tick if held_until is None else min(next_tick, held_until)
             try:
-                message: InboundMessage | None = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+                message: InboundMessage | None = self._queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
                 message = None
-            group: list[InboundMessage] = []
+            self._current = []
             try:
-                if message is not None:
-                    group = self._group(message)
-                    self._process(group)
+                if message is not None or (held_until is not None and time.monotonic() >= held_until):
+                    self._process([] if message is None else self._group(message))
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.settings.tick_s
                     self._tick()
             except leases.LeaseLost as exc:  # another worker owns the store now: it restores what we committed
                 log.warning("%s: stopping the store's service", exc)
-                self._leftover.extend(group)
+                self._leftover.extend(self._current)
                 self._stopping.set()
                 if self._parts is not None:
                     self._parts.on_lease_lost(self.store)
                 return
             except Exception:  # one bad group must not stop the consumer; it is not acknowledged
                 if self._stopping.is_set():
-                    self._leftover.extend(group)
+                    self._leftover.extend(self._current)
                 log.exception("ingest worker: unexpected error")
 
     def _group(self, first: InboundMessage) -> list[InboundMessage]:
@@ -414,18 +449,37 @@ class IngestService:
         return group
 
     def _process(self, messages: list[InboundMessage]) -> None:
-        """Prepare each message, store the whole group in one transaction, acknowledge, then send."""
+        """Put the messages in their gateways' order (some are held, some held before go out now), prepare
+        each message let through, store them in one transaction, acknowledge, then send."""
+        now = self.settings.clock()
+        ready = self._in_order(messages, now)
+        self._current = [item.message for item in ready]
         try:
-            self._process_group(messages)
+            self._process_group(ready, now)
         finally:
-            for _ in messages:
+            for _ in ready:
                 self._slots.release()
 
-    def _process_group(self, messages: list[InboundMessage]) -> None:
-        now = self.settings.clock()
-        steps: list[_Step] = []
+    def _in_order(self, messages: list[InboundMessage], now: datetime) -> list[_Decoded | _Step]:
+        """Decode ``messages``; return what goes on to the rules now, in each gateway's ``seq`` order: the held
+        messages whose wait is over, the messages without a ``seq`` or that are next in line, and the held
+        ones they let out. A message that jumps ahead stays held (with its queue slot)."""
+        clock = time.monotonic()
+        ready: list[_Decoded | _Step] = [*self.reorder.due(clock)]
         for message in messages:
-            step = self._prepare_guarded(message, now)
+            item = self._decode_guarded(message, now)
+            if item is None:
+                self._slots.release()
+            elif isinstance(item, _Decoded) and item.seq is not None:
+                ready.extend(self.reorder.offer(item.body.gateway, item.seq, item, clock))
+            else:
+                ready.append(item)
+        return ready
+
+    def _process_group(self, ready: list[_Decoded | _Step], now: datetime) -> None:
+        steps: list[_Step] = []
+        for item in ready:
+            step = item if isinstance(item, _Step) else self._prepare_guarded(item, now)
             if step is not None:
                 steps.append(step)
                 if step.batch is not None:
@@ -444,32 +498,56 @@ class IngestService:
             if step.after is not None and outgoing is not None:
                 step.after(outgoing)
 
-    def _prepare_guarded(self, message: InboundMessage, now: datetime) -> _Step | None:
+    def _decode_guarded(self, message: InboundMessage, now: datetime) -> _Decoded | _Step | None:
         try:
-            return self._prepare(message, now)
+            return self._decode(message, now)
         except Exception:  # a bug, not bad input: leave the message unacknowledged, go on with the group
             log.exception("ingest worker: unexpected error on %s", message.topic)
             return None
 
-    def _prepare(self, message: InboundMessage, now: datetime) -> _Step:
-        """Validate, drop repeats, run the rules: everything but the database writes."""
+    def _prepare_guarded(self, item: _Decoded, now: datetime) -> _Step | None:
+        try:
+            return self._prepare(item, now)
+        except Exception:  # a bug, not bad input: leave the message unacknowledged, go on with the group
+            log.exception("ingest worker: unexpected error on %s", item.message.topic)
+            return None
+
+    def _prepare(self, item: _Decoded, now: datetime) -> _Step:
+        """Drop repeats, run the rules: everything but the database writes."""
+        message, body = item.message, item.body
+        if isinstance(body, ReadRows):
+            return self._reads(message, body, now)
+        if isinstance(body, SensorsBatch):
+            return self._sensors(message, body, now)
+        if isinstance(body, Status):
+            return self._status(message, body, now)
+        if isinstance(body, Ack):
+            return self._ack(message, body)
+        return self._alarm(message, body)
+
+    def _decode(self, message: InboundMessage, now: datetime) -> _Decoded | _Step:
+        """Validate: the decoded message, or the step that stores it as a dead letter."""
         try:
             topic = parse_topic(message.topic)
             if not isinstance(topic, GatewayTopic):
                 raise ContractError(f"topic {message.topic!r} is not a gateway topic")
             if topic.store != self.store:
                 raise ContractError(f"store {topic.store!r} is not served by this ingest (store {self.store!r})")
+            body: Body
             if topic.kind == "reads":
-                return self._reads(message, topic, decode_reads(message.payload), now)
-            if topic.kind == "sensors":
-                return self._sensors(message, topic, decode(SensorsBatch, message.payload), now)
-            if topic.kind == "status":
-                return self._status(message, topic, decode(Status, message.payload), now)
-            if topic.kind == "ack":
-                return self._ack(message, topic, decode(Ack, message.payload))
-            if topic.kind == "alarms":
-                return self._alarm(message, topic, decode(GateAlarm, message.payload))
-            raise ContractError(f"ingest does not consume {topic.kind!r} messages")
+                body = decode_reads(message.payload)
+            elif topic.kind == "sensors":
+                body = decode(SensorsBatch, message.payload)
+            elif topic.kind == "status":
+                body = decode(Status, message.payload)
+            elif topic.kind == "ack":
+                body = decode(Ack, message.payload)
+            elif topic.kind == "alarms":
+                body = decode(GateAlarm, message.payload)
+            else:
+                raise ContractError(f"ingest does not consume {topic.kind!r} messages")
+            topic.check_origin(body.store, body.gateway)
+            return _Decoded(message, body)
         except ContractError as exc:
             reason = exc.reason
             self.stats.dead_letters += 1
@@ -509,10 +587,6 @@ class IngestService:
         leases.take_handoff(conn, [step.message.handoff_id for step in steps if isinstance(step.message, HandedOver)])
         return outgoing
 
-    @staticmethod
-    def _check_origin(topic: GatewayTopic, store: str, gateway: str) -> None:
-        topic.check_origin(store, gateway)
-
     def _is_repeat(self, store: str, gateway: str, seq: int) -> bool:
         """A repeated ``(gateway, seq)`` is counted and dropped; a jump in the sequence is counted as a gap."""
         verdict = self._seqs.check((store, gateway), seq)
@@ -530,9 +604,8 @@ class IngestService:
             log.warning("gateway %s/%s: seq jumped to %d (%d messages missing or late)", store, gateway, seq, missing)
         return False
 
-    def _reads(self, message: InboundMessage, topic: GatewayTopic, batch: ReadRows, now: datetime) -> _Step:
+    def _reads(self, message: InboundMessage, batch: ReadRows, now: datetime) -> _Step:
         """Resolve the batch and run it through the rules; store the decisions with the group."""
-        self._check_origin(topic, batch.store, batch.gateway)
         if self._is_repeat(batch.store, batch.gateway, batch.seq):
             return _Step(message)
         assert self._engine is not None and self._resolver is not None
@@ -558,9 +631,8 @@ class IngestService:
 
         return _Step(message, persist, records.BatchKey(batch.store, batch.gateway, batch.seq, "reads"), after)
 
-    def _sensors(self, message: InboundMessage, topic: GatewayTopic, batch: SensorsBatch, now: datetime) -> _Step:
+    def _sensors(self, message: InboundMessage, batch: SensorsBatch, now: datetime) -> _Step:
         """Run the samples through the sensor rules; store the latest values and the rules' decisions."""
-        self._check_origin(topic, batch.store, batch.gateway)
         if self._is_repeat(batch.store, batch.gateway, batch.seq):
             return _Step(message)
         decisions: list[Decision] = []
@@ -580,9 +652,8 @@ class IngestService:
 
         return _Step(message, persist, records.BatchKey(batch.store, batch.gateway, batch.seq, "sensors"), after)
 
-    def _status(self, message: InboundMessage, topic: GatewayTopic, status: Status, now: datetime) -> _Step:
+    def _status(self, message: InboundMessage, status: Status, now: datetime) -> _Step:
         """Record the gateway's state; a gateway that owns an edge exit and came online gets its allow list."""
-        self._check_origin(topic, status.store, status.gateway)
 
         def persist(conn: Connection) -> Outgoing:
             records.record_status(conn, status)
@@ -607,9 +678,8 @@ class IngestService:
         outgoing.commands.extend(edge.allow_commands(conn, self.store, self.exit_gateways, decisions, now))
         return outgoing
 
-    def _alarm(self, message: InboundMessage, topic: GatewayTopic, alarm: GateAlarm) -> _Step:
+    def _alarm(self, message: InboundMessage, alarm: GateAlarm) -> _Step:
         """A gateway sounded an exit alarm itself: store it as an edge ``theft`` alert, once per (gateway, seq)."""
-        self._check_origin(topic, alarm.store, alarm.gateway)
         if self._is_repeat(alarm.store, alarm.gateway, alarm.seq):
             return _Step(message)
 
@@ -622,10 +692,9 @@ class IngestService:
 
         return _Step(message, persist, records.BatchKey(alarm.store, alarm.gateway, alarm.seq, "alarms"), after)
 
-    def _ack(self, message: InboundMessage, topic: GatewayTopic, ack: Ack) -> _Step:
+    def _ack(self, message: InboundMessage, ack: Ack) -> _Step:
         """Store a command's ack once (an ack from the gateway's outbox carries a ``seq``); a failed ``resend``
         means the gateway no longer keeps what is still missing."""
-        self._check_origin(topic, ack.store, ack.gateway)
         if ack.seq is not None and self._is_repeat(ack.store, ack.gateway, ack.seq):
             return _Step(message)
         refused: list[Command] = []
