@@ -23,13 +23,15 @@ collector ran dozens of times per group, promoted the group's live objects and s
 collections that walk the whole loaded state (a sixth of ingest's CPU at 500-read batches)."""
 
 
-def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | None = None) -> None:
+def run(store_file: Path, db_url: str, mqtt: MqttSettings, tsdb: TsdbSettings | None = None,
+        reorder_wait_s: float = 0.5) -> None:
     """Run ingest for the store in ``store_file`` until SIGINT or SIGTERM (blocking).
 
     ``mqtt`` normally names the ``ingest`` user; a persistent session is used whatever it says (ingest
     must not lose the reads that arrive while it restarts).
     """
-    service = IngestService(IngestSettings(store_file=store_file, db_url=db_url, mqtt=mqtt, tsdb=tsdb))
+    service = IngestService(IngestSettings(store_file=store_file, db_url=db_url, mqtt=mqtt, tsdb=tsdb,
+                                           reorder_wait_s=reorder_wait_s))
     stop = _stop_on_signal()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     service.start()

@@ -13,8 +13,9 @@ repeat, or a late one that fills an old gap: the caller handles those as before)
 ahead is held until the ``seq`` before it arrive (then everything held that now follows on goes out, in
 order) or until it was held ``wait_s`` (then it goes out with everything held below it, in order, and the
 caller's gap tracking takes over the ``seq`` still missing). So a reordering within ``wait_s`` never reaches
-the rules, and a real gap delays what follows it by at most ``wait_s``. The first ``seq`` of a gateway the
-stage does not know sets its expectation. At most ``max_held`` messages are held in all (the oldest goes
+the rules, and a real gap delays what follows it by at most ``wait_s``. A gateway the stage does not know
+(a new one: nothing of it is stored) is expected to start at ``seq`` 1, where its outbox starts, so its
+first visit is ordered too; one that starts higher (its outbox outlived the database) waits once. At most ``max_held`` messages are held in all (the oldest goes
 out early beyond that), so a gateway that skipped ``seq`` cannot fill the caller's queue with held messages.
 
 Pure: no I/O; the caller passes a monotonic ``now`` in seconds. The held items are the caller's (e.g. a
@@ -70,10 +71,8 @@ class Reorder(Generic[T]):
     def offer(self, gateway: str, seq: int, item: T, now: float) -> list[T]:
         """``item`` (``gateway``'s ``seq``) arrived: return what goes through now, in order (``item`` and what
         it lets out, or nothing while it is held)."""
-        last = self._last.get(gateway)
-        if last is None or seq <= last:
-            if last is None:
-                self._last[gateway] = seq
+        last = self._last.setdefault(gateway, 0)
+        if seq <= last:
             return [item]
         held = self._held.setdefault(gateway, {})
         if seq == last + 1:

@@ -8,9 +8,10 @@ to ``group_max``: group commit) and:
 1. validates each payload (a failure becomes a ``dead_letters`` row with the reason, and the message is
    acknowledged with its group: it can never succeed);
 2. puts each gateway's messages back in ``seq`` order (ingest.reorder): a message that arrives ahead of a
-   missing ``seq`` is held, unacknowledged, until the missing ones arrive or ``reorder_wait_s`` passed, so
-   a visit spread over many messages reaches the rules in the order it happened, whichever way (directly,
-   handed over by another worker, resent) each message came;
+   missing ``seq`` is held until the missing ones arrive or ``reorder_wait_s`` passed (unacknowledged; in a
+   worker, written to ``ingest_handoff`` and acknowledged meanwhile), so a visit spread over many messages
+   reaches the rules in the order it happened, whichever way (directly, handed over by another worker,
+   resent) each message came;
 3. drops a repeated ``(gateway, seq)`` (a redelivery), answered by the in-memory
    :class:`~ingest.sequences.SequenceBook`, and notes a gap in the sequence (ingest.gaps: a missing ``seq``
    is asked for again with a ``resend`` command);
@@ -123,12 +124,14 @@ class HandedOver(InboundMessage):
 class WorkerParts:
     """What an ingest worker lends each store service it runs: its one MQTT link (the worker routes the
     store's messages to :meth:`IngestService.submit`), its database engine, the lease check run first in
-    every transaction, and whom to tell when the lease is gone."""
+    every transaction, whom to tell when the lease is gone, and where held messages wait."""
 
     link: MqttLink
     db: Engine
     fence: Callable[[Connection], None]
     on_lease_lost: Callable[[str], None]
+    park: Callable[[str, list[InboundMessage]], list[int]] | None = None
+    """Write a store's held MQTT messages to ``ingest_handoff`` and acknowledge them: their hand-over ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +186,10 @@ class IngestStats:
 Body = ReadRows | SensorsBatch | Status | Ack | GateAlarm
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Decoded:
-    """A valid gateway message (its topic matches its payload's store and gateway), not through the rules yet."""
+    """A valid gateway message (its topic matches its payload's store and gateway), not through the rules yet.
+    A held MQTT message becomes a :class:`HandedOver` one when the worker parks it."""
 
     message: InboundMessage
     body: Body
@@ -456,25 +460,49 @@ class IngestService:
         self._current = [item.message for item in ready]
         try:
             self._process_group(ready, now)
+            self._current = []
         finally:
             for _ in ready:
                 self._slots.release()
 
     def _in_order(self, messages: list[InboundMessage], now: datetime) -> list[_Decoded | _Step]:
-        """Decode ``messages``; return what goes on to the rules now, in each gateway's ``seq`` order: the held
-        messages whose wait is over, the messages without a ``seq`` or that are next in line, and the held
-        ones they let out. A message that jumps ahead stays held (with its queue slot)."""
+        """Decode ``messages``; return what goes on to the rules now, in each gateway's ``seq`` order: the
+        messages without a ``seq`` or that are next in line, the held ones they let out, and then the held
+        messages whose wait is over. A message that jumps ahead stays held (with its queue slot)."""
         clock = time.monotonic()
-        ready: list[_Decoded | _Step] = [*self.reorder.due(clock)]
+        ready: list[_Decoded | _Step] = []
+        held: list[_Decoded] = []
         for message in messages:
             item = self._decode_guarded(message, now)
             if item is None:
                 self._slots.release()
             elif isinstance(item, _Decoded) and item.seq is not None:
-                ready.extend(self.reorder.offer(item.body.gateway, item.seq, item, clock))
+                through = self.reorder.offer(item.body.gateway, item.seq, item, clock)
+                if not any(other is item for other in through):
+                    held.append(item)
+                ready.extend(through)
             else:
                 ready.append(item)
+        # Only then what has waited: a missing seq may be in this group, or still in the queue behind it when
+        # the service is behind (then the wait counts double, so that a real gap still ends).
+        ready.extend(self.reorder.due(clock if self._queue.empty() else clock - self.settings.reorder_wait_s))
+        released = {id(item) for item in ready}
+        self._park([item for item in held if not isinstance(item.message, HandedOver) and id(item) not in released])
         return ready
+
+    def _park(self, held: list[_Decoded]) -> None:
+        """In a worker: move the held MQTT messages to ``ingest_handoff`` so that the broker's in-flight window
+        is not filled with them (see :meth:`ingest.worker.IngestWorker._park`); alone, they stay unacknowledged."""
+        if not held or self._parts is None or self._parts.park is None:
+            return
+        try:
+            ids = self._parts.park(self.store, [item.message for item in held])
+        except SQLAlchemyError as exc:  # they stay held unacknowledged: as correct, only slower for the others
+            log.warning("could not park %d held messages: %s", len(held), exc)
+            return
+        for item, handoff_id in zip(held, ids, strict=True):
+            m = item.message
+            item.message = HandedOver(m.topic, m.payload, m.qos, m.retain, m.mid, m.duplicate, handoff_id)
 
     def _process_group(self, ready: list[_Decoded | _Step], now: datetime) -> None:
         steps: list[_Step] = []
@@ -723,6 +751,7 @@ class IngestService:
             self._commands.tick(now)
             self.stats.extra.update({f"commands_{k}": v for k, v in dataclasses.asdict(self._commands.stats).items()})
         self.stats.extra.update({f"gaps_{k}": v for k, v in dataclasses.asdict(self.gaps.stats).items()})
+        self.stats.extra.update({f"reorder_{k}": v for k, v in dataclasses.asdict(self.reorder.stats).items()})
 
     def _tick(self) -> None:
         assert self._engine is not None

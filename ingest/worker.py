@@ -104,6 +104,8 @@ class WorkerStats:
     """Messages of stores this worker did not own, written to ``ingest_handoff``."""
     handed_in: int = 0
     """Handed-over messages this worker took from ``ingest_handoff`` for its stores."""
+    parked: int = 0
+    """Messages of its own stores held for a missing ``seq`` and moved to ``ingest_handoff`` meanwhile."""
     stray_dead_letters: int = 0
     lease_errors: int = 0
 
@@ -307,7 +309,7 @@ class IngestWorker:
                                   mqtt=self.link.settings, tsdb=self.settings.tsdb, **self.settings.service)
         service = IngestService(settings, WorkerParts(link=self.link, db=self.db,
                                                       fence=partial(leases.fence, held=lease),
-                                                      on_lease_lost=self._on_lease_lost))
+                                                      on_lease_lost=self._on_lease_lost, park=self._park))
         try:
             service.start()
         except Exception as exc:  # lost meanwhile, or the seed failed (e.g. two first seeds at once): retry later
@@ -357,6 +359,21 @@ class IngestWorker:
         log.info("worker %s: %s store %s (%d messages handed over); stores owned: %s", self.worker, reason, store,
                  len(left), ", ".join(self.owned) or "none")
         return lease
+
+    def _park(self, store: str, messages: list[InboundMessage]) -> list[int]:
+        """From a service's thread: write its held MQTT messages to ``ingest_handoff`` and acknowledge them.
+        A held message stays unacknowledged otherwise, and the broker's in-flight window is the worker's for
+        every store: full of held messages, it would stop the very messages (handed over by the other
+        workers, whose windows fill the same way) that the held ones wait for."""
+        with self.db.begin() as conn:
+            ids = leases.park(conn, store, [(m.topic, m.payload) for m in messages], self.settings.clock())
+        with self._lock:
+            if store in self._services:
+                self._in_flight.update(dict.fromkeys(ids, store))
+        for message in messages:
+            self.link.ack(message)
+        self.stats.parked += len(ids)
+        return ids
 
     def _on_lease_lost(self, store: str) -> None:
         """From a service's thread: its transaction found the lease gone. The lease thread stops it."""

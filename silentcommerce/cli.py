@@ -129,6 +129,7 @@ def ingest(
     worker_id: Annotated[str | None, typer.Option("--worker-id", envvar="SC_INGEST_WORKER_ID", help="Run as one of several ingest workers that share the stores (docs/deploy.md).")] = None,
     lease_ttl: Annotated[float, typer.Option("--lease-ttl", envvar="SC_INGEST_LEASE_TTL", min=0.5, help="Worker mode: seconds a store lease lasts unrenewed (renewed every fifth of it).")] = 10.0,
     handoff_poll: Annotated[float, typer.Option("--handoff-poll", envvar="SC_INGEST_HANDOFF_POLL", min=0.005, help="Worker mode: seconds between looks for messages handed over by other workers.")] = 0.05,
+    reorder_wait: Annotated[float, typer.Option("--reorder-wait", envvar="SC_INGEST_REORDER_WAIT", min=0.0, help="Seconds a gateway's message that arrived ahead of a missing seq waits for it before the rules see it.")] = 0.5,
     db: DbUrl = DEFAULT_DB_URL,
     mqtt_host: MqttHost = "127.0.0.1",
     mqtt_port: MqttPort = 1883,
@@ -168,11 +169,12 @@ def ingest(
     tsdb = TsdbSettings(url=tsdb_url, org=tsdb_org, bucket=tsdb_bucket, token=tsdb_token) if tsdb_url else None
     try:
         if worker_id is None:
-            run(store_file=files[0], db_url=db, mqtt=mqtt, tsdb=tsdb)
+            run(store_file=files[0], db_url=db, mqtt=mqtt, tsdb=tsdb, reorder_wait_s=reorder_wait)
         else:  # ingest-worker-{worker_id}
             run_worker(WorkerSettings(worker_id=_worker_id(worker_id), store_files=tuple(files),
                                       db_url=db, mqtt=mqtt, tsdb=tsdb, lease_ttl_s=lease_ttl,
-                                      lease_renew_s=lease_ttl / 5, handoff_poll_s=handoff_poll))
+                                      lease_renew_s=lease_ttl / 5, handoff_poll_s=handoff_poll,
+                                      service={"reorder_wait_s": reorder_wait}))
     except (StoreFileError, WorkerError) as exc:
         _refuse(exc)
 

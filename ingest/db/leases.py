@@ -165,6 +165,17 @@ def hand_over(conn: Connection, messages: Sequence[tuple[str, str, bytes]], now:
             for store, topic, payload in messages])
 
 
+def park(conn: Connection, store: str, messages: Sequence[tuple[str, bytes]], now: datetime) -> list[int]:
+    """Store the owner's own ``(topic, payload)`` messages of ``store`` like handed-over ones (so that they
+    can be acknowledged to the broker while they wait); their ids, in the order given."""
+    if not messages:
+        return []
+    h = t.ingest_handoff.c
+    rows = conn.execute(insert(t.ingest_handoff).returning(h.id, sort_by_parameter_order=True), [
+        {"store": store, "topic": topic, "payload": payload, "received_at": now} for topic, payload in messages])
+    return [int(row.id) for row in rows]
+
+
 def pending_handoff(conn: Connection, stores: Collection[str], skip: Collection[int],
                     limit: int = 500) -> tuple[set[int], list[Handoff]]:
     """Every handed-over id of ``stores`` still in the table, and the messages among them not in ``skip``

@@ -11,13 +11,23 @@ from ingest.reorder import Reorder
 
 def test_the_next_seq_goes_through_at_once_and_one_ahead_waits_for_the_seq_before_it() -> None:
     stage: Reorder[str] = Reorder(wait_s=0.5)
-    assert stage.offer("gw1", 7, "card", now=0.0) == ["card"]  # unknown gateway: sets the expectation
+    stage.seed("gw1", 6)
+    assert stage.offer("gw1", 7, "card", now=0.0) == ["card"]
     assert stage.offer("gw1", 9, "exit", now=0.1) == []
     assert stage.offer("gw1", 10, "exit again", now=0.1) == []
     assert stage.held == 2
     assert stage.offer("gw1", 8, "items", now=0.2) == ["items", "exit", "exit again"]
     assert stage.held == 0 and stage.next_due() is None
     assert (stage.stats.held, stage.stats.in_order, stage.stats.waited) == (2, 2, 0)
+
+
+def test_a_new_gateway_starts_at_seq_1_and_one_that_starts_higher_waits_once() -> None:
+    stage: Reorder[str] = Reorder(wait_s=0.5)
+    assert stage.offer("new", 2, "items", now=0.0) == []
+    assert stage.offer("new", 1, "card", now=0.1) == ["card", "items"]
+    assert stage.offer("restored", 5000, "a", now=0.0) == []
+    assert stage.due(now=0.5) == ["a"]
+    assert stage.offer("restored", 5001, "b", now=0.6) == ["b"]
 
 
 def test_a_repeat_or_a_seq_older_than_the_last_goes_through_for_the_caller_to_judge() -> None:
