@@ -88,6 +88,8 @@ from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+PARK_PAUSE_S = 5.0
+"""After a failed attempt to park held messages (the database is busy or down), none are parked this long."""
 T = TypeVar("T")
 
 
@@ -259,6 +261,7 @@ class IngestService:
         """The ``(gateway, seq)`` batches taken, answered from memory (loaded from the database at start)."""
         self.reorder = self._new_reorder()
         """Messages held until their gateway's earlier ``seq`` arrive; each still holds its queue slot."""
+        self._park_after = 0.0
 
     def _new_reorder(self) -> Reorder[_Decoded]:
         return Reorder(wait_s=self.settings.reorder_wait_s, max_held=max(1, self.settings.queue_size // 2))
@@ -493,12 +496,13 @@ class IngestService:
     def _park(self, held: list[_Decoded]) -> None:
         """In a worker: move the held MQTT messages to ``ingest_handoff`` so that the broker's in-flight window
         is not filled with them (see :meth:`ingest.worker.IngestWorker._park`); alone, they stay unacknowledged."""
-        if not held or self._parts is None or self._parts.park is None:
+        if not held or self._parts is None or self._parts.park is None or time.monotonic() < self._park_after:
             return
         try:
             ids = self._parts.park(self.store, [item.message for item in held])
         except SQLAlchemyError as exc:  # they stay held unacknowledged: as correct, only slower for the others
-            log.warning("could not park %d held messages: %s", len(held), exc)
+            log.warning("could not park %d held messages (not again for %.0f s): %s", len(held), PARK_PAUSE_S, exc)
+            self._park_after = time.monotonic() + PARK_PAUSE_S
             return
         for item, handoff_id in zip(held, ids, strict=True):
             m = item.message

@@ -139,6 +139,8 @@ class IngestWorker:
         self.store_stats: dict[str, IngestStats] = {}
         self._in_flight: dict[int, str] = {}
         """Handed-over rows given to a service and not deleted yet (id -> store)."""
+        self._handoff_lock = threading.Lock()
+        """Held by a poll while it reads the table and marks what it took, and by a service parking messages."""
         self._strays: queue.Queue[InboundMessage] = queue.Queue()
         self._lost: queue.Queue[str] = queue.Queue()
         self._wake = threading.Event()
@@ -365,11 +367,12 @@ class IngestWorker:
         A held message stays unacknowledged otherwise, and the broker's in-flight window is the worker's for
         every store: full of held messages, it would stop the very messages (handed over by the other
         workers, whose windows fill the same way) that the held ones wait for."""
-        with self.db.begin() as conn:
-            ids = leases.park(conn, store, [(m.topic, m.payload) for m in messages], self.settings.clock())
-        with self._lock:
-            if store in self._services:
-                self._in_flight.update(dict.fromkeys(ids, store))
+        with self._handoff_lock:  # else a poll could take the new rows for new messages
+            with self.db.begin() as conn:
+                ids = leases.park(conn, store, [(m.topic, m.payload) for m in messages], self.settings.clock())
+            with self._lock:
+                if store in self._services:
+                    self._in_flight.update(dict.fromkeys(ids, store))
         for message in messages:
             self.link.ack(message)
         self.stats.parked += len(ids)
@@ -439,18 +442,19 @@ class IngestWorker:
 
     def _poll(self) -> None:
         """Give each owned store's service the messages handed over for it (one query for every store)."""
-        with self._lock:
-            services = dict(self._services)
-            in_flight = set(self._in_flight)
-        if not services:
-            return
-        with self.db.connect() as conn:
-            present, rows = leases.pending_handoff(conn, services, in_flight, self.settings.handoff_batch)
-        with self._lock:
-            for handoff_id in set(self._in_flight) - present:  # deleted: stored by the service
-                del self._in_flight[handoff_id]
-            for row in rows:
-                self._in_flight[row.id] = row.store
+        with self._handoff_lock:  # a row a service parks meanwhile is in flight before or after this look
+            with self._lock:
+                services = dict(self._services)
+                in_flight = set(self._in_flight)
+            if not services:
+                return
+            with self.db.connect() as conn:
+                present, rows = leases.pending_handoff(conn, services, in_flight, self.settings.handoff_batch)
+            with self._lock:
+                for handoff_id in set(self._in_flight) - present:  # deleted: stored by the service
+                    del self._in_flight[handoff_id]
+                for row in rows:
+                    self._in_flight[row.id] = row.store
         for row in rows:
             message = HandedOver(topic=row.topic, payload=row.payload, qos=1, retain=False, mid=0,
                                  handoff_id=row.id)

@@ -165,15 +165,27 @@ def hand_over(conn: Connection, messages: Sequence[tuple[str, str, bytes]], now:
             for store, topic, payload in messages])
 
 
-def park(conn: Connection, store: str, messages: Sequence[tuple[str, bytes]], now: datetime) -> list[int]:
+def park(conn: Connection, store: str, messages: Sequence[tuple[str, bytes]], now: datetime,
+         wait_s: float = 0.5) -> list[int]:
     """Store the owner's own ``(topic, payload)`` messages of ``store`` like handed-over ones (so that they
-    can be acknowledged to the broker while they wait); their ids, in the order given."""
+    can be acknowledged to the broker while they wait); their ids, in the order given. Waits at most
+    ``wait_s`` for a lock (the caller's thread has other work: on failure, the messages simply stay held)."""
     if not messages:
         return []
     h = t.ingest_handoff.c
-    rows = conn.execute(insert(t.ingest_handoff).returning(h.id, sort_by_parameter_order=True), [
-        {"store": store, "topic": topic, "payload": payload, "received_at": now} for topic, payload in messages])
-    return [int(row.id) for row in rows]
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        busy = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+    else:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait_s * 1000)}ms'")
+    try:
+        rows = conn.execute(insert(t.ingest_handoff).returning(h.id, sort_by_parameter_order=True), [
+            {"store": store, "topic": topic, "payload": payload, "received_at": now} for topic, payload in messages])
+        return [int(row.id) for row in rows]
+    finally:
+        if sqlite:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
 
 
 def pending_handoff(conn: Connection, stores: Collection[str], skip: Collection[int],
