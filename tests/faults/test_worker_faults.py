@@ -34,7 +34,6 @@ from simulators.storeplan import load_store_plan
 from tests.faults.checker import FaultReport, charged_baskets, check, ledgered_outbox, record
 from tests.faults.harness import fault_rng, sized
 from tests.fixtures.servers import require_executable
-from tests.ingest.running import SEQ_ORDER_PENDING
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +194,7 @@ def test_a_killed_worker_loses_no_batch_charges_nothing_twice_and_misses_no_alar
             if run.charged[store].count(basket) != 1:
                 problems.append(f"{store}: {basket} charged {run.charged[store].count(basket)} times")
     if problems:
-        # A killed worker's session keeps its share of the shared subscription: the broker queues a third of
-        # every gateway's batches for it until it returns (or the gateway sends them again when asked), so the
-        # rules get the rest of a visit first. Until ingest reorders a gateway's batches, this is expected.
-        pytest.xfail(f"{SEQ_ORDER_PENDING}: {'; '.join(problems)} ({report.summary()})")
+        # Known, not yet fixed (docs/reliability.md): a killed worker's session keeps its share of the shared
+        # subscription until it returns, so part of a visit can arrive after the reorder stage's wait; and an
+        # exit gate's passes live in the owner's memory, so a store that moves mid-pass cannot decide it.
+        pytest.xfail(f"a killed worker cost a decision: {'; '.join(problems)} ({report.summary()})")

@@ -35,12 +35,9 @@ def ingest_workers(request: pytest.FixtureRequest) -> int:
     """How many ingest processes serve the store: 1 (the single-store service) or 3 workers sharing it.
 
     A test marked ``seq_order`` plays a visit over several batches of one gateway: with several workers a
-    batch handed over through the database can reach the rules after the one that followed it, so until
-    ingest puts each gateway's batches back in seq order, its several-worker form is expected to fail."""
-    workers = int(request.param)
-    if workers > 1 and request.node.get_closest_marker("seq_order") is not None:
-        request.applymarker(pytest.mark.xfail(reason=SEQ_ORDER_PENDING, strict=False))
-    return workers
+    batch handed over through the database can reach its owner after the one that followed it, and the
+    service's reorder stage must put them back in seq order before the rules."""
+    return int(request.param)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,17 +176,6 @@ class IngestCluster:
 
 
 Ingest = IngestService | IngestCluster
-
-SEQ_ORDER_PENDING = "batches handed over between workers reach the rules out of seq order"
-
-
-def expect_seq_order(ingest: Ingest, holds: bool, what: str) -> None:
-    """Before asserting ``holds``, a check that needs a gateway's batches in seq order: with several workers
-    its failure is expected (see :func:`ingest_workers`), and the test ends here as an expected failure, its
-    other checks done."""
-    if not holds and isinstance(ingest, IngestCluster):
-        pytest.xfail(f"{SEQ_ORDER_PENDING}: {what}")
-
 
 def cluster(broker: RunningBroker, settings: IngestSettings, client_id: str, count: int) -> IngestCluster:
     """``count`` workers (``w1`` ...) on the store of ``settings``, each with its own persistent session."""

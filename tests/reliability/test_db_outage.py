@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from ingest.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from tests.fixtures.broker import RunningBroker
 from tests.fixtures.databases import Databases
-from tests.ingest.running import IngestCluster, expect_seq_order, running_ingest
+from tests.ingest.running import IngestCluster, running_ingest
 from tests.ingest.test_service import STORE_FILE, Gateway, eventually, read
 from tests.reliability.conftest import stored_seqs
 
@@ -95,5 +95,8 @@ def test_ingest_holds_back_while_the_database_is_down_and_stores_everything_once
         # A long outage can cost the connection (paho's thread waits on the full queue and misses its keepalive);
         # the broker then delivers the unacknowledged messages again, and each repeat is recognised as one.
         assert ingest.link.stats.received == BATCHES + ingest.stats.duplicates
-        expect_seq_order(ingest, ingest.gaps.stats.noticed == 0, f"gaps noticed: {ingest.gaps.stats}")
-        assert ingest.gaps.stats.noticed == 0
+        if not isinstance(ingest, IngestCluster):
+            assert ingest.gaps.stats.noticed == 0, f"gaps noticed: {ingest.gaps.stats}"
+        # With several workers the hand-over stops with the database for longer than the reorder wait, so the
+        # owner goes on without the handed-over batches and they arrive late (counted, never re-requested).
+        assert ingest.gaps.stats.requests == 0 and ingest.gaps.stats.lost == 0, f"gaps: {ingest.gaps.stats}"
