@@ -234,7 +234,8 @@ class HealthOut(_Out):
     dead_letters: int
     open_alerts: int
     last_batch_at: datetime | None
-    config_version: int
+    config_version: int = Field(description="The stores' configuration versions added up: it moves with every "
+                                "admin edit or seed (each store's ingest reloads only on its own store's).")
     failed_logins: int = Field(0, description="Failed dashboard sign-ins since the dashboard started.")
     refused_logins: int = Field(0, description="Sign-ins refused (429) after too many failures.")
 

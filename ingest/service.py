@@ -182,6 +182,8 @@ class IngestStats:
     events: int = 0
     db_retries: int = 0
     publish_errors: int = 0
+    reloads: int = 0
+    """Catalog/layout reloads after an admin write that concerned this store."""
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -763,8 +765,9 @@ class IngestService:
         self._delivery_tick(now)
         reloaded: list[Decision] = []
         with self.db.connect() as conn:
-            if config_version(conn) != self._config_version:
+            if config_version(conn, self.store) != self._config_version:
                 log.info("catalog or layout changed: reloading")
+                self.stats.reloads += 1
                 reloaded = self._load(conn, now=now)
         self._send(self._transact(lambda conn: crm_actions.outbox(conn, self.store, now)))
         decisions: list[Decision] = [*reloaded, *self._engine.tick(now), *self._sensor_rules.tick(now)]

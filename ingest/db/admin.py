@@ -1,7 +1,16 @@
-"""Admin writes: store layout, catalog, members and tag bindings. Each bumps ``config_version``.
+"""Admin writes: store layout, catalog, members and tag bindings. Each bumps the configuration version of
+the stores it concerns (``store_config_versions``).
 
-Call inside a transaction (``with engine.begin() as conn``). Ingest reloads its catalog when the
-version moves, so a product added in the dashboard is sold at the next visit without a restart.
+Call inside a transaction (``with engine.begin() as conn``). A store's ingest reloads its catalog when its own
+version moves, so a product added in the dashboard is sold at the next visit without a restart, and seeding
+or editing one store of a chain reloads no other store.
+
+Which stores a write concerns: a store, zone, product or member edit concerns its store (and the store the row
+belonged to before, if it moved); a new tag binding concerns the store of the member, staff member or product
+it binds to. Every store's ingest resolves every tag bound when it (re)loaded, so a change to what an already
+bound tag means (bound again, its validity cut, unbound) concerns every store: a store that kept the old
+binding would take the card or item for its former owner. A return concerns the store of the item's product
+and the store that sold it.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ingest.db import schema as t
@@ -55,23 +64,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def config_version(conn: Connection) -> int:
-    """The catalog/layout version (0 before the first admin write)."""
-    found = conn.execute(select(t.config_version.c.version).where(t.config_version.c.id == 1)).scalar()
+def config_version(conn: Connection, store: str | None = None) -> int:
+    """``store``'s catalog/layout version (0 before its first admin write); without ``store``, the sum over
+    every store (it moves whenever any store's version does)."""
+    v = t.store_config_versions.c
+    if store is None:
+        found = conn.execute(select(func.sum(v.version))).scalar()
+    else:
+        found = conn.execute(select(v.version).where(v.store == store)).scalar()
     return int(found or 0)
 
 
-def _bump(conn: Connection) -> int:
+def _bump(conn: Connection, *stores: str | None) -> None:
+    """Move the version of each of ``stores`` (``None`` ignored), in name order so that two writers that
+    bump several stores take the rows in the same order."""
     now = _now()
-    increment = (update(t.config_version).where(t.config_version.c.id == 1)
-                 .values(version=t.config_version.c.version + 1, updated_at=now))
-    if conn.execute(increment).rowcount == 0:
-        try:  # the first write ever; ingest workers seeding their first stores at once race for it
-            with conn.begin_nested():
-                conn.execute(insert(t.config_version).values(id=1, version=1, updated_at=now))
-        except IntegrityError:
-            conn.execute(increment)
-    return config_version(conn)
+    v = t.store_config_versions
+    for store in sorted({s for s in stores if s is not None}):
+        increment = update(v).where(v.c.store == store).values(version=v.c.version + 1, updated_at=now)
+        if conn.execute(increment).rowcount == 0:
+            try:  # the store's first write; an ingest seeding it and a dashboard edit may race for it
+                with conn.begin_nested():
+                    conn.execute(insert(v).values(store=store, version=1, updated_at=now))
+            except IntegrityError:
+                conn.execute(increment)
+
+
+def _bump_all(conn: Connection) -> None:
+    """Move every store's version: the change concerns what every store's ingest holds."""
+    _bump(conn, *conn.execute(select(t.stores.c.id)).scalars())
+
+
+def _store_of(conn: Connection, table: Any, key: Any, value: str) -> str | None:
+    """The store of the row of ``table`` whose ``key`` is ``value``, if there is one."""
+    found = conn.execute(select(table.c.store).where(key == value)).scalar()
+    return None if found is None else str(found)
 
 
 def _upsert(conn: Connection, table: Any, key: dict[str, Any], values: dict[str, Any]) -> bool:
@@ -115,7 +142,7 @@ def _price(value: Decimal | str) -> str:
 
 def upsert_store(conn: Connection, store: str, name: str = "", currency: str = "EUR") -> None:
     if _upsert(conn, t.stores, {"id": _check_name(store, "store")}, {"name": name, "currency": currency}):
-        _bump(conn)
+        _bump(conn, store)
 
 
 def _ensure_store(conn: Connection, store: str) -> None:
@@ -129,8 +156,9 @@ def upsert_zone(conn: Connection, zone: Zone, store: str) -> None:
     _ensure_store(conn, store)
     values = {"store": store, "type": zone.type, "display": zone.display, "alarm": zone.alarm,
               "gateway": zone.gateway}
+    before = _store_of(conn, t.zones, t.zones.c.name, zone.name)
     if _upsert(conn, t.zones, {"name": _check_name(zone.name, "zone")}, values):
-        _bump(conn)
+        _bump(conn, store, before)
 
 
 def upsert_product(conn: Connection, product: Product, store: str) -> None:
@@ -142,15 +170,17 @@ def upsert_product(conn: Connection, product: Product, store: str) -> None:
     values = {"store": store, "name": product.name, "price": _price(product.price), "gtin": product.gtin,
               "category": product.category, "reorder_below": product.reorder_below,
               "home_zones": list(product.home_zones) or None}
+    before = _store_of(conn, t.products, t.products.c.sku, product.sku)
     if _upsert(conn, t.products, {"sku": _check_name(product.sku, "SKU")}, values):
-        _bump(conn)
+        _bump(conn, store, before)
 
 
 def upsert_member(conn: Connection, member_id: str, name: str, store: str, *, is_staff: bool = False) -> None:
     _ensure_store(conn, store)
     values = {"store": store, "name": name, "is_staff": is_staff}
+    before = _store_of(conn, t.members, t.members.c.id, member_id)
     if _upsert(conn, t.members, {"id": _check_name(member_id, "member id")}, values):
-        _bump(conn)
+        _bump(conn, store, before)
 
 
 def bind_tag(
@@ -173,10 +203,10 @@ def bind_tag(
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:
         raise DatabaseError(f"tag {canonical}: valid_to {valid_to} is not after valid_from {valid_from}")
     if kind in ("member", "staff"):
-        if conn.execute(select(t.members.c.id).where(t.members.c.id == ref)).first() is None:
+        if (owner := _store_of(conn, t.members, t.members.c.id, ref)) is None:
             raise NotFound(f"tag {canonical}: no member or staff member {ref!r}")
     elif kind == "item":
-        if conn.execute(select(t.products.c.sku).where(t.products.c.sku == ref)).first() is None:
+        if (owner := _store_of(conn, t.products, t.products.c.sku, ref)) is None:
             raise NotFound(f"tag {canonical}: no product with SKU {ref!r}")
     else:
         raise DatabaseError(f"tag {canonical}: binding kind {kind!r} is not member, staff or item")
@@ -194,13 +224,18 @@ def bind_tag(
         else:
             conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.id == old.id))
     conn.execute(insert(t.tag_bindings).values(tag=canonical, **wanted))
+    concerned: set[str | None] = {owner}
     if kind == "item":
         current = conn.execute(select(t.items.c.sku).where(t.items.c.tag == canonical)).first()
         if current is None:
             conn.execute(insert(t.items).values(tag=canonical, sku=ref, status="in_store"))
         elif current.sku != ref:
+            concerned.add(_store_of(conn, t.products, t.products.c.sku, current.sku))
             conn.execute(update(t.items).where(t.items.c.tag == canonical).values(sku=ref))
-    _bump(conn)
+    if overlapping:
+        _bump_all(conn)  # the tag meant something else until now, in every store that loaded it
+    else:
+        _bump(conn, *concerned)
     return canonical
 
 
@@ -212,7 +247,7 @@ def unbind_tag(conn: Connection, tag: str) -> bool:
     """Remove a tag's binding; True if there was one."""
     done = conn.execute(delete(t.tag_bindings).where(t.tag_bindings.c.tag == normalise_tag(tag)))
     if done.rowcount:
-        _bump(conn)
+        _bump_all(conn)  # every store that loaded the binding resolves the tag by it
     return bool(done.rowcount)
 
 
@@ -220,7 +255,8 @@ def return_item(conn: Connection, tag: str, at: datetime | None = None) -> str:
     """A sold item brought back: its sale line is marked returned and the item is in store (sellable) again.
 
     Returns the id of the sale it came from; raises :class:`NotFound` if the item is not currently sold.
-    Bumps ``config_version`` so ingest reloads, tells its rules and disallows the tag at the exit gates.
+    Bumps the version of the item's store and of the store that sold it, so their ingest reloads, tells its
+    rules and disallows the tag at the exit gates.
     """
     tag = normalise_tag(tag)
     at = at or _now()
@@ -230,7 +266,9 @@ def return_item(conn: Connection, tag: str, at: datetime | None = None) -> str:
         raise NotFound(f"item {tag} is not sold, so it cannot be returned")
     conn.execute(update(lines).where(lines.c.tag == tag, lines.c.returned_at.is_(None)).values(returned_at=at))
     conn.execute(update(t.items).where(t.items.c.tag == tag).values(status="in_store", last_seen=at))
-    _bump(conn)
+    sku = conn.execute(select(t.items.c.sku).where(t.items.c.tag == tag)).scalar()
+    _bump(conn, _store_of(conn, t.transactions, t.transactions.c.id, sale),
+          None if sku is None else _store_of(conn, t.products, t.products.c.sku, sku))
     return str(sale)
 
 
@@ -249,7 +287,7 @@ def seed(
     """Make the database hold at least this layout, catalog, people and stock; idempotent.
 
     Existing rows are updated to match; items already known keep their status and location (a sold
-    item is not put back on the shelf by a restart). Returns the config version afterwards.
+    item is not put back on the shelf by a restart). Returns the store's config version afterwards.
     """
     upsert_store(conn, store, name, currency)
     for zone in zones:
@@ -269,7 +307,7 @@ def seed(
             bind_tag(conn, canonical, "item", item.sku)
             if item.zone is not None:
                 conn.execute(update(t.items).where(t.items.c.tag == canonical).values(last_zone=item.zone))
-    return config_version(conn)
+    return config_version(conn, store)
 
 
 def seed_from_store_file(conn: Connection, store_file: StoreFile) -> int:
@@ -279,4 +317,4 @@ def seed_from_store_file(conn: Connection, store_file: StoreFile) -> int:
 
     seed(conn, **seed_arguments(store_file))
     seed_crm(conn, store_file)
-    return config_version(conn)
+    return config_version(conn, store_file.store.id)

@@ -69,7 +69,7 @@ def seed_crm(conn: Connection, store_file: StoreFile) -> None:
         changed |= _upsert(conn, t.members, {"id": member.id}, values)
     changed |= _upsert(conn, t.crm_settings, {"store": store}, {"settings": store_file.crm.model_dump(mode="json")})
     if changed:
-        _bump(conn)
+        _bump(conn, store)
 
 
 def crm_settings(conn: Connection, store: str) -> CrmSettings:

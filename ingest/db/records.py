@@ -170,7 +170,7 @@ def load_state(conn: Connection, store: str, tags: TagTable | None = None) -> St
         _bind(conn, tags)
         sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")
                                       .execution_options(yield_per=STREAM_ROWS)).scalars())
-    return StoreState(zones, products, tags, sold, tags.locations, config_version(conn), tags.stock, tags.missing,
+    return StoreState(zones, products, tags, sold, tags.locations, config_version(conn, store), tags.stock, tags.missing,
                       load_open_visits(conn, store), load_open_baskets(conn, store))
 
 

@@ -214,6 +214,7 @@ class Health:
     last_batch_at: datetime | None
     open_alerts: int
     config_version: int
+    """Every store's configuration version added up (it moves whenever any store's does)."""
 
 
 # -- transactions ---------------------------------------------------------------------------------

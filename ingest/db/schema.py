@@ -322,13 +322,15 @@ inventory_cycles = Table(
     Column("deletions", JSON, nullable=False),
 )
 
-config_version = Table(
-    "config_version",
+store_config_versions = Table(
+    "store_config_versions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("store", String(NAME), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+"""Per store, the version of what its ingest loads (layout, catalog, the tags it resolves): an admin write bumps
+the stores it concerns, and each store's ingest reloads when its own version moves."""
 
 # --- members and one-to-one marketing (CRM) -------------------------------------------------------------
 

@@ -34,6 +34,24 @@ def test_upgrade_twice_is_harmless_and_downgrade_removes_everything(db_url: str)
     engine.dispose()
 
 
+def test_the_global_config_version_becomes_every_existing_stores_and_comes_back_on_downgrade(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO stores (id, name, currency) VALUES ('a', 'A', 'EUR'), ('b', 'B', 'EUR')"))
+        conn.execute(text("INSERT INTO config_version (id, version, updated_at) "
+                          "VALUES (1, 7, '2026-11-22 10:00:00+00:00')"))
+    upgrade(engine)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT store, version FROM store_config_versions ORDER BY store")).all()
+        assert [tuple(r) for r in rows] == [("a", 7), ("b", 7)]
+        conn.execute(text("UPDATE store_config_versions SET version = 9 WHERE store = 'b'"))
+    downgrade(engine, "0008")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM config_version WHERE id = 1")).scalar() == 16
+    engine.dispose()
+
+
 def test_sqlite_connections_use_wal_normal_sync_and_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     with engine.connect() as conn:

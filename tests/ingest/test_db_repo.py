@@ -126,6 +126,35 @@ def test_admin_writes_bump_the_config_version_only_when_something_changed(engine
         assert repo.get_member(conn, "M-2002").tags[0].tag == "EPC:ABCD0001"  # type: ignore[union-attr]
 
 
+def seed_other(engine: Engine) -> int:
+    """A second store of the chain: its own zone, product, member card and item."""
+    with engine.begin() as conn:
+        return seed(conn, store="other", zones=[Zone("o-lane", "lane")],
+                    products=[Product("O-TEA", "Green tea", Decimal("3.10"))],
+                    members=[Person("M-3001", "Grace Hopper", ("UID:0F00AA0001",))],
+                    items=[StockItem("EPC:E2000000000000000000CAFE", "O-TEA")])
+
+
+def test_an_admin_write_moves_only_the_versions_of_the_stores_it_concerns(engine: Engine) -> None:
+    seed_demo(engine)
+    with engine.connect() as conn:
+        demo = repo.config_version(conn, "demo")
+    other = seed_other(engine)
+    with engine.begin() as conn:
+        assert other > 0 and repo.config_version(conn, "demo") == demo  # seeding a store reloads no other
+        repo.upsert_product(conn, Product("MILK-1L", "Milk", Decimal("1.39")), "demo")
+        repo.upsert_member(conn, "M-2002", "Alan Turing", "demo")
+        assert (repo.config_version(conn, "demo"), repo.config_version(conn, "other")) == (demo + 2, other)
+        assert repo.health(conn).config_version == demo + 2 + other
+        # A card every store's ingest knows as Grace's now means Alan: a store that kept the old binding would
+        # sell to Grace, so every store reloads; and so when a binding is removed.
+        repo.bind_tag(conn, "UID:0F00AA0001", "member", "M-2002")
+        assert (repo.config_version(conn, "demo"), repo.config_version(conn, "other")) == (demo + 3, other + 1)
+        repo.unbind_tag(conn, "UID:0F00AA0001")
+        assert (repo.config_version(conn, "demo"), repo.config_version(conn, "other")) == (demo + 4, other + 2)
+    assert seed_other(engine) == other + 3  # the card bound again: the seed puts back what the file says
+
+
 def test_rebinding_a_tag_moves_it_to_the_new_member(engine: Engine) -> None:
     seed_demo(engine)
     with engine.begin() as conn:
