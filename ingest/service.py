@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -60,7 +60,7 @@ from contract.topics import GatewayKind, GatewayTopic, event_topic, gateway_filt
 from crm.settings import CrmSettings
 from ingest import crm_actions, crm_store
 from ingest.command_outbox import CommandOutbox
-from ingest.db import delivery, edge, leases, records
+from ingest.db import delivery, edge, gate_reads, leases, records
 from ingest.db.admin import config_version, seed_from_store_file
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
@@ -155,6 +155,8 @@ class IngestSettings:
     clock: Callable[[], datetime] = utc_now
     crm_every_s: float = 60.0
     """How often the tick looks for members whose list is due and for offers to expire."""
+    gate_prune_s: float = 30.0
+    """How often the tick deletes the exit gates' stored reads that the gates no longer remember."""
     reorder_wait_s: float = 0.5
     """How long a message that arrived ahead of a missing ``seq`` of its gateway is held for the missing ones
     (the order the rules see); a real gap delays what follows it by this much, then the gap is asked for
@@ -253,6 +255,7 @@ class IngestService:
         )
         """The gateways that decide exit alarms themselves: they get the allow list."""
         self._crm_next = 0.0
+        self._gate_prune_next = 0.0
         self.crm_settings: CrmSettings = self.store_file.crm_settings()
         """From the store file's ``[crm]`` section (the documented defaults without one)."""
         self._crm_context = crm_store.EMPTY_CONTEXT
@@ -383,8 +386,14 @@ class IngestService:
                                        locations=state.locations,
                                        inventory=self.store_file.inventory_settings(), stock=state.stock,
                                        missing=state.missing, exits=self.store_file.exit_gates(),
-                                       edge_exits=self.store_file.edge_exits())
-            self._engine.restore(visits=state.visits, baskets=state.baskets, at=now or self.settings.clock())
+                                       edge_exits=self.store_file.edge_exits(), keep_gate_reads=True)
+            at = now or self.settings.clock()
+            memory = self._engine.gate_memory
+            self._engine.restore(
+                visits=state.visits, baskets=state.baskets,
+                gate_reads=gate_reads.load(conn, self.store, memory) if memory else (),
+                alarms=gate_reads.recent_alarms(conn, self.store, at - timedelta(seconds=settings.alarm_repeat_s)),
+                at=at)
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:
             self._engine.update_catalog(state.zones, state.products)
@@ -648,6 +657,7 @@ class IngestService:
         observe = self._engine.observe
         for sighting in resolution.sightings:
             decisions.extend(observe(sighting))
+        heard = self._engine.take_gate_reads()
 
         self.stats.batches += 1
         self.stats.reads += len(batch.reads)
@@ -659,6 +669,7 @@ class IngestService:
                 self._tsdb.submit(reads_lines(batch, self._zone_types, now))
 
         def persist(conn: Connection) -> Outgoing:  # the rules' decisions, then the fast lane's gate (crm)
+            gate_reads.record(conn, self.store, heard)
             outgoing = self._apply(conn, decisions, now)
             outgoing.extend(crm_actions.fast_lane(conn, self.store, resolution.sightings, self.crm_settings))
             return outgoing
@@ -777,6 +788,10 @@ class IngestService:
         if time.monotonic() >= self._crm_next:
             self._crm_next = time.monotonic() + self.settings.crm_every_s
             self.crm_tick(now)
+        if time.monotonic() >= self._gate_prune_next:
+            self._gate_prune_next = time.monotonic() + self.settings.gate_prune_s
+            memory = self._engine.gate_memory
+            self._transact(lambda conn: gate_reads.prune(conn, self.store, now, memory))
 
     def crm_tick(self, now: datetime) -> None:
         """Expire offers past their window and give members whose period is due their personal list."""

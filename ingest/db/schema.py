@@ -1,8 +1,9 @@
 """The relational schema of ingest's state: one SQLAlchemy Core metadata for SQLite and PostgreSQL.
 
-Raw reads are not stored here (they go to the time-series database); these tables hold what a store
-operator asks about: the catalog, members and their tags, where each item is, baskets, sales, alerts,
-commands to gateways and the bookkeeping that makes the consumer idempotent (``gateway_batches``).
+Raw reads are not stored here (they go to the time-series database), except the exit gates' reads of the
+last minutes (``gate_reads``); these tables hold what a store operator asks about: the catalog, members and
+their tags, where each item is, baskets, sales, alerts, commands to gateways and the bookkeeping that makes
+the consumer idempotent (``gateway_batches``).
 
 Money is kept as decimal text (``"1.29"``) so that no database turns it into a float; times are stored
 in UTC and come back timezone-aware (:class:`UtcDateTime`).
@@ -503,3 +504,21 @@ ingest_handoff = Table(
 each row in the transaction that stores the message's effects."""
 
 Index("ix_ingest_handoff_store_id", ingest_handoff.c.store, ingest_handoff.c.id)
+
+gate_reads = Table(
+    "gate_reads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(NAME), nullable=False),
+    Column("zone", String(NAME), nullable=False),
+    Column("tag", String(TAG), nullable=False),
+    Column("reader", String(NAME), nullable=False),
+    Column("antenna", Integer, nullable=False),
+    Column("rssi", Float),
+    Column("count", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+"""The reads ingest fed to an exit gate's detector (its inner and outer zones only), stored with the batch's
+effects: a store's next owner replays the passes under way. Kept for the gates' memory, then pruned."""
+
+Index("ix_gate_reads_store_at", gate_reads.c.store, gate_reads.c.at)

@@ -19,6 +19,8 @@ lines of its basket. The rules (see docs/architecture.md):
   for a gate in ``edge_exits`` the gateway has done so already, so the engine emits the ``Departure`` (ingest
   records the gateway's report and explains it) and commands nothing; otherwise a ``TheftAlarm``, at most
   once per ``alarm_repeat_s`` per tag. An unknown tag departing is an ``unknown_tag_at_exit`` alert.
+  Built with ``keep_gate_reads``, the engine hands the reads it fed to the detector to its caller
+  (:meth:`take_gate_reads`), which stores them; :meth:`restore` replays them, so a pass goes on across a restart.
 * Exit zones in no gate (a store without ``[[exits]]``): a member or an item of an uncommitted basket at the
   exit commits the basket at once; an unsold item in no basket sounds the alarm (``TheftAlarm``), at most
   once per ``alarm_repeat_s`` per tag.
@@ -100,6 +102,7 @@ class StoreEngine:
         edge_exits: Iterable[str] = (),
         clone_window_s: float = 2.0,
         sold_grace_s: float = 30.0,
+        keep_gate_reads: bool = False,
     ) -> None:
         check_settings(settings)
         check_catalog(zones, products)
@@ -131,8 +134,11 @@ class StoreEngine:
         self._gate_zones = self._gates.zones()
         self._gate_reports: dict[tuple[str, str, str, int, datetime, int], datetime] = {}
         """Gate reads already fed to the detector: a redelivered report is not more evidence."""
-        self._gate_memory = timedelta(seconds=max(
+        self.gate_memory = timedelta(seconds=max(
             (max(g.window_s, g.chatter_window_s) for g in self._gates.gates), default=0.0))
+        """How long the gates' detector remembers a tag it no longer hears (zero: the store has no gates)."""
+        self._heard: list[GateRead] | None = [] if keep_gate_reads else None
+        """The gate reads fed to the detector since :meth:`take_gate_reads` (``keep_gate_reads``)."""
         self._edge_exits = frozenset(edge_exits)
         self._watch = AnomalyWatch(
             self._zones, min_rssi=settings.min_rssi, clone_window_s=clone_window_s, sold_grace_s=sold_grace_s,
@@ -156,7 +162,7 @@ class StoreEngine:
             self._latest = sighting.at
         out.extend(self._watch.observe(sighting, sold=sighting.tag in self._sold))
         if sighting.zone.name in self._gate_zones:
-            if sighting.event == "seen" and self._first_report(sighting):
+            if sighting.event == "seen":
                 self._gate(sighting, out)
         elif sighting.kind == "member":
             if sighting.ref is not None:
@@ -175,7 +181,7 @@ class StoreEngine:
         out.extend(self._visits.expire(now))
         self._gates.tick(now)
         if len(self._gate_reports) > _ALARM_MEMORY_PRUNE:
-            horizon = now - self._gate_memory
+            horizon = now - self.gate_memory
             self._gate_reports = {key: at for key, at in self._gate_reports.items() if at > horizon}
         self._watch.forget(now)
         if len(self._last_alarm) > _ALARM_MEMORY_PRUNE:
@@ -184,8 +190,10 @@ class StoreEngine:
         return out
 
     def restore(self, *, visits: Iterable[OpenVisit] = (), baskets: Iterable[OpenBasket] = (),
+                gate_reads: Iterable[GateRead] = (), alarms: Mapping[str, datetime] | None = None,
                 at: datetime) -> None:
-        """Take back the open visits and uncommitted baskets the database holds, at a restart at ``at``.
+        """Take back the open visits, uncommitted baskets, gate reads and recent alarms the database holds, at a
+        restart at ``at``.
 
         The database does not store whether the member's card had left the lane, so a restored basket
         waits to settle: it commits ``settle_time_s`` after ``at`` (or after its last stored change, if that
@@ -198,6 +206,11 @@ class StoreEngine:
         Which items had left which lane is not stored either: a late ``seen`` from before ``at`` may belong to a
         presence whose ``left`` the previous run processed. So an item counted in a lane only by reads from
         before ``at`` does not hold it against a read in another lane after ``at`` (see ``_counted_elsewhere``).
+
+        ``gate_reads``, the reads the previous run fed to the exit gates (in that order), are replayed into the
+        detector, so a pass under way goes on: its outer half after the restart completes it. A departure the
+        replay completes decides nothing: the batch that completed it was stored with its effects, so the
+        previous run acted on it already. ``alarms`` (tag -> newest alarm) keep ``alarm_repeat_s`` across it.
         """
         self._restored_at = at if self._restored_at is None else max(self._restored_at, at)
         for visit in visits:
@@ -205,6 +218,13 @@ class StoreEngine:
         for stored in baskets:
             if (stored.lane, stored.member) not in self._baskets and stored.basket_id not in self._committed:
                 self._restore_basket(stored, at)
+        for heard in gate_reads:
+            if self._first_report(heard):
+                self._gates.observe(heard)  # a departure completed here was decided before the restart
+        for tag, alarmed in (alarms or {}).items():
+            last = self._last_alarm.get(tag)
+            if last is None or alarmed > last:
+                self._last_alarm[tag] = alarmed
 
     def _restore_basket(self, stored: OpenBasket, at: datetime) -> None:
         lane = self._zones.get(stored.lane, Zone(stored.lane, "lane"))
@@ -545,18 +565,31 @@ class StoreEngine:
 
     # -- exit gates ------------------------------------------------------------------------------
 
-    def _first_report(self, s: Sighting) -> bool:
+    def take_gate_reads(self) -> list[GateRead]:
+        """The gate reads fed to the detector since the last call, in that order (what ingest stores with the
+        batch, so that :meth:`restore` can replay them); always empty unless built with ``keep_gate_reads``."""
+        if not self._heard:
+            return []
+        heard, self._heard = self._heard, []
+        return heard
+
+    def _first_report(self, read: GateRead) -> bool:
         """Not a redelivery of a gate read the detector has counted (the raw reads of a gateway's chunk may
         share a time, but a smoothed report names its reader, antenna, time and count)."""
-        key = (s.tag, s.zone.name, s.reader, s.antenna, s.at, s.count)
+        key = (read.tag, read.zone, read.reader, read.antenna, read.at, read.count)
         if key in self._gate_reports:
             return False
-        self._gate_reports[key] = s.at
+        self._gate_reports[key] = read.at
         return True
 
     def _gate(self, s: Sighting, out: list[Decision]) -> None:
         """A read in a gate zone: only a departure (inner then outer) decides anything."""
-        departure = self._gates.observe(GateRead(s.tag, s.zone.name, s.rssi, s.count, s.at, s.reader, s.antenna))
+        heard = GateRead(s.tag, s.zone.name, s.rssi, s.count, s.at, s.reader, s.antenna)
+        if not self._first_report(heard):
+            return
+        if self._heard is not None:
+            self._heard.append(heard)
+        departure = self._gates.observe(heard)
         gate = self._gates.gate_of(s.zone.name)
         if departure is None or gate is None:
             return
