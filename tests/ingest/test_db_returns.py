@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ingest.db import edge, repo
 from ingest.db import schema as t
-from ingest.rules.model import ItemReturned
+from ingest.db.admin import seed
+from ingest.rules.model import ItemReturned, Zone
 from tests.ingest.test_db_persist import T0, A, apply, sale
 from tests.ingest.test_db_persist import engine as engine
 
@@ -50,3 +51,13 @@ def test_an_unreturned_item_is_never_sold_twice(db: Engine) -> None:
     with pytest.raises(IntegrityError), db.begin() as conn:  # and the database itself refuses it
         conn.execute(insert(t.transaction_lines).values(
             transaction_id="lane-1:M-1:first", tag=A, sku="MILK-1L", name="x", unit_price="1.29"))
+
+
+def test_a_return_reloads_the_store_that_sold_the_item_and_no_other(db: Engine) -> None:
+    apply(db, sale("lane-1:M-1:first", A))
+    with db.begin() as conn:
+        seed(conn, store="other", zones=[Zone("o-lane", "lane")])
+        before = {store: repo.config_version(conn, store) for store in ("demo", "other")}
+        repo.return_item(conn, A, at=T0 + timedelta(minutes=10))
+        after = {store: repo.config_version(conn, store) for store in ("demo", "other")}
+    assert after == {"demo": before["demo"] + 1, "other": before["other"]}
