@@ -31,6 +31,7 @@ CMD_SCHEMA: Final = "sc.cmd/1"
 ACK_SCHEMA: Final = "sc.ack/1"
 EVENT_SCHEMA: Final = "sc.event/1"
 ALARM_SCHEMA: Final = "sc.alarm/1"
+WORKER_SCHEMA: Final = "sc.worker/1"
 
 MAX_READS_PER_BATCH: Final = 5000
 MAX_SAMPLES_PER_BATCH: Final = 5000
@@ -271,6 +272,19 @@ class BusinessEvent(_Model):
     type: Literal["transaction", "alert", "inventory", "visit", "basket", "offer", "dispute"]
     at: UtcTime
     data: dict[str, Any]
+
+
+class WorkerState(_Model):
+    """Retained on an ingest worker's state topic: ``online`` when it connects, ``offline`` as its Last Will
+    (the broker publishes it when the connection ends without a DISCONNECT), ``stopped`` at a clean stop.
+    ``started_at`` names the worker process (its incarnation): the database's heartbeat row carries the same."""
+
+    schema_: Literal["sc.worker/1"] = Field(default=WORKER_SCHEMA, alias="schema")
+    worker: Name
+    state: Literal["online", "offline", "stopped"]
+    started_at: UtcTime
+    session: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    """The worker's MQTT client id: a worker that adopts the dead one's session connects under it."""
 
 
 M = TypeVar("M", bound=_Model)

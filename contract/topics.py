@@ -83,6 +83,22 @@ def event_filter(store: str = "+") -> str:
     return f"{PREFIX}/{store}/events/+"
 
 
+WORKER_STATE_FILTER: Final = f"{PREFIX}/ingest/workers/+/state"
+"""Every ingest worker's state (retained): four levels under ``sc/v1``, so never a gateway or event topic."""
+_WORKER_STATE_RE: Final = re.compile(rf"^{re.escape(PREFIX)}/ingest/workers/(?P<worker>{NAME_PATTERN})/state$")
+
+
+def worker_state_topic(worker: str) -> str:
+    """Where ingest worker ``worker`` says ``online`` (retained) and its Last Will says ``offline``."""
+    return f"{PREFIX}/ingest/workers/{check_name(worker, 'worker')}/state"
+
+
+def worker_of_state_topic(topic: str) -> str | None:
+    """The worker a worker-state topic is about; None for any other topic."""
+    match = _WORKER_STATE_RE.match(topic)
+    return match["worker"] if match else None
+
+
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT v5 shared-subscription filter: workers in ``group`` share the messages of the filter."""
     check_name(group, "share group")

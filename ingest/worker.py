@@ -15,11 +15,17 @@ store. So:
   acknowledged; each owner polls that table for its stores every ``handoff_poll_s`` and feeds the rows to
   the store's service, which deletes each row in the transaction that stores the message's effects;
 * every transaction of a store's service checks the lease first (the fence): a worker that lost a store
-  writes nothing more for it, so the next owner's restore sees everything the old owner committed.
+  writes nothing more for it, so the next owner's restore sees everything the old owner committed;
+* a worker that dies without a clean stop is replaced within about a second, not a lease time: its MQTT Last
+  Will (``offline`` on its state topic) reaches the others at once, and once its heartbeat has stopped too one
+  of them retires it (frees its leases, so its stores move now) and adopts its MQTT session (takes the
+  messages the broker queued for it, hands them over, and ends the session so the broker stops giving the
+  dead worker a share). See :mod:`ingest.adoption`.
 
 Threads: paho's network thread routes each message (to the owning service's queue, or to the strays); the
-lease thread renews, claims and releases; the hand-over thread writes the strays and polls for handed-over
-messages; each store's service has its own worker thread.
+heartbeat thread says the worker is alive; the lease thread renews, the plan thread claims and releases; the
+hand-over thread writes the strays and polls for handed-over messages; the failover thread retires dead
+workers, and an adoption thread drains each adopted session; each store's service has its own thread.
 """
 
 from __future__ import annotations
@@ -33,13 +39,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from contract.errors import ContractError
-from contract.topics import GatewayTopic, parse_topic, shared
+from contract.payloads import WorkerState, decode, encode
+from contract.topics import (
+    WORKER_STATE_FILTER,
+    GatewayTopic,
+    parse_topic,
+    shared,
+    worker_of_state_topic,
+    worker_state_topic,
+)
+from ingest.adoption import Adoption, session_id
 from ingest.db import leases, records
 from ingest.db.engine import make_engine
 from ingest.db.migrate import upgrade
@@ -56,7 +71,7 @@ from ingest.service import (
 )
 from ingest.storefile import load_store_file
 from ingest.tsdb import TsdbSettings
-from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings
+from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings, Will
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "ingest"
@@ -76,6 +91,11 @@ class WorkerSettings:
     lease_ttl_s: float = 10.0
     """A lease not renewed for this long is free: a killed worker's stores move after at most this."""
     lease_renew_s: float = 2.0
+    heartbeat_s: float = 0.25
+    """How often the worker says it is alive in the database (``ingest_workers``)."""
+    failover_after_s: float = 1.0
+    """A worker whose Last Will came is retired once its heartbeat is this old (it may have lost only its
+    broker connection: then it keeps beating and keeps its stores)."""
     handoff_poll_s: float = 0.05
     """How often the owner looks for messages other workers handed over (the delay such a message adds)."""
     quiet_s: float = 0.5
@@ -93,6 +113,9 @@ class WorkerSettings:
         if not self.lease_renew_s * 2 <= self.lease_ttl_s:
             raise WorkerError(f"the lease time ({self.lease_ttl_s} s) must be at least twice the renewal "
                               f"interval ({self.lease_renew_s} s), or a busy moment loses every lease")
+        if not self.heartbeat_s * 2 <= self.failover_after_s:
+            raise WorkerError(f"the failover time ({self.failover_after_s} s) must be at least twice the heartbeat "
+                              f"interval ({self.heartbeat_s} s), or a live worker would be retired")
 
 
 @dataclass
@@ -108,6 +131,12 @@ class WorkerStats:
     """Messages of its own stores held for a missing ``seq`` and moved to ``ingest_handoff`` meanwhile."""
     stray_dead_letters: int = 0
     lease_errors: int = 0
+    states: int = 0
+    """Workers' states received (``online``, ``stopped``, Last Wills; the retained ones on each connect)."""
+    retired: int = 0
+    """Dead workers this worker retired (freed their leases)."""
+    adopted: int = 0
+    """Messages taken from dead workers' sessions (handed over like strays)."""
 
 
 def load_stores(paths: tuple[Path, ...]) -> dict[str, Path]:
@@ -141,7 +170,14 @@ class IngestWorker:
         """Handed-over rows given to a service and not deleted yet (id -> store)."""
         self._handoff_lock = threading.Lock()
         """Held by a poll while it reads the table and marks what it took, and by a service parking messages."""
-        self._strays: queue.Queue[InboundMessage] = queue.Queue()
+        self._strays: queue.Queue[tuple[InboundMessage, Callable[[InboundMessage], None]]] = queue.Queue()
+        """Messages to hand over, each with how to acknowledge it (the session it came from)."""
+        self._gone: queue.Queue[WorkerState] = queue.Queue()
+        """Last Wills of other workers, for the failover thread."""
+        self._adoptions: dict[str, Adoption] = {}
+        self.started_at = utc_now()
+        self.session = ""
+        """The MQTT client id of this worker's session (in its will: whoever adopts the session needs it)."""
         self._lost: queue.Queue[str] = queue.Queue()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -182,12 +218,20 @@ class IngestWorker:
         for store in self.stores:
             with self._db.begin() as conn:
                 leases.ensure_lease_row(conn, store)
-        mqtt = ingest_session(self.settings.mqtt, f"ingest-worker-{self.worker}")
-        self._link = MqttLink(mqtt, subscriptions=[(f, 1) for f in self._filters], on_message=self._route,
-                              manual_ack=True)
+        now = self.settings.clock()
+        self.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # survives any round trip
+        with self._db.begin() as conn:  # before the broker sees this run: no one retires it for the last one
+            leases.heartbeat(conn, self.worker, now, started_at=self.started_at)
+        mqtt = ingest_session(self.settings.mqtt, session_id(self.worker))
+        self.session = mqtt.client_id
+        will = Will(worker_state_topic(self.worker), self._state("offline"), qos=1, retain=True)
+        self._link = MqttLink(mqtt, subscriptions=[*((f, 1) for f in self._filters), (WORKER_STATE_FILTER, 1)],
+                              on_message=self._route, manual_ack=True, will=will, on_connected=self._announce)
         self._threads = [threading.Thread(target=self._renew_loop, name=f"renew-{self.worker}", daemon=True),
                          threading.Thread(target=self._plan_loop, name=f"plan-{self.worker}", daemon=True),
-                         threading.Thread(target=self._handoff_loop, name=f"handoff-{self.worker}", daemon=True)]
+                         threading.Thread(target=self._handoff_loop, name=f"handoff-{self.worker}", daemon=True),
+                         threading.Thread(target=self._beat_loop, name=f"beat-{self.worker}", daemon=True),
+                         threading.Thread(target=self._failover_loop, name=f"failover-{self.worker}", daemon=True)]
         for thread in self._threads:
             thread.start()
         self._link.start()
@@ -203,7 +247,7 @@ class IngestWorker:
             return
         self._closing.set()
         self._wake.set()
-        for thread in self._threads[:2]:
+        for thread in (*self._threads[:2], *self._threads[3:]):
             thread.join(timeout)
         self.link.unsubscribe(self._filters)
         for store in self.owned:
@@ -211,6 +255,10 @@ class IngestWorker:
         deadline = time.monotonic() + self.settings.quiet_max_s
         while time.monotonic() < deadline and time.monotonic() - self._last_routed < self.settings.quiet_s:
             time.sleep(0.05)
+        with self._lock:
+            adoptions = list(self._adoptions.values())
+        for adoption in adoptions:  # they end once what they took is handed over
+            adoption.join(timeout)
         self._stopped.set()
         self._threads[2].join(timeout)
         while strays := self._take_strays(0):  # what arrived while the hand-over thread finished
@@ -220,7 +268,7 @@ class IngestWorker:
                 leases.forget_worker(conn, self.worker)
         except SQLAlchemyError as exc:
             log.warning("worker %s: could not remove its heartbeat (it expires by itself): %s", self.worker, exc)
-        self.link.stop(session_expiry_s=0)
+        self.link.stop(session_expiry_s=0, final_publish=(worker_state_topic(self.worker), self._state("stopped")))
         self._link = None
         self.db.dispose()
         log.info("ingest worker %s stopped: %s", self.worker, self.stats)
@@ -229,26 +277,58 @@ class IngestWorker:
 
     def _route(self, message: InboundMessage) -> None:
         """To the owning service's queue, else to the strays (written to ``ingest_handoff``, then acked)."""
+        peer = worker_of_state_topic(message.topic)
+        if peer is not None:
+            self._on_worker_state(peer, message)
+            return
         self._last_routed = time.monotonic()
         store = store_of(message.topic)
         with self._lock:
             service = self._services.get(store) if store is not None else None
         if service is not None and service.submit(message):
             return
-        self._strays.put(message)
+        self._strays.put((message, self.link.ack))
+
+    def _state(self, state: Literal["online", "offline", "stopped"]) -> bytes:
+        return encode(WorkerState(worker=self.worker, state=state, started_at=self.started_at, session=self.session))
+
+    def _announce(self) -> None:
+        """On each connect (paho thread): this run is ``online`` (retained; replaces the last run's will)."""
+        self.link.publish(worker_state_topic(self.worker), self._state("online"), retain=True)
+
+    def _on_worker_state(self, peer: str, message: InboundMessage) -> None:
+        """A worker's state (retained ones too, on each subscribe): a Last Will of another worker goes to the
+        failover thread."""
+        self.stats.states += 1
+        try:
+            state = decode(WorkerState, message.payload) if message.payload else None
+        except ContractError as exc:
+            log.warning("worker %s: unusable state of worker %s ignored: %s", self.worker, peer, exc)
+            state = None
+        if state is not None and state.state == "offline" and state.worker == peer != self.worker:
+            log.info("worker %s: the will of worker %s came (its run started at %s)", self.worker, peer,
+                     state.started_at.isoformat())
+            self._gone.put(state)
+            self._wake.set()
+        self.link.ack(message)
 
     # -- lease thread ---------------------------------------------------------------------------------
 
-    def _renew_loop(self) -> None:
-        """Heartbeat and renew every ``lease_renew_s``, whatever else the worker is doing (starting a large
-        store's service takes longer than a lease lasts)."""
+    def _beat_loop(self) -> None:
+        """Heartbeat every ``heartbeat_s``, whatever else the worker is doing (starting a large store's
+        service takes longer than a lease lasts; a worker that stops beating is retired after its will)."""
         while not self._closing.is_set():
             try:
                 with self.db.begin() as conn:
-                    leases.heartbeat(conn, self.worker, self.settings.clock())
+                    leases.heartbeat(conn, self.worker, self.settings.clock(), started_at=self.started_at)
             except SQLAlchemyError as exc:
                 self.stats.lease_errors += 1
                 log.error("worker %s: heartbeat failed: %s", self.worker, exc)
+            self._closing.wait(self.settings.heartbeat_s)
+
+    def _renew_loop(self) -> None:
+        """Renew every ``lease_renew_s``, each lease in its own short transaction."""
+        while not self._closing.is_set():
             with self._lock:
                 held = list(self._held.values())
             for lease in held:
@@ -352,7 +432,7 @@ class IngestWorker:
         service.stop()
         left = service.drain()
         for message in left:
-            self._strays.put(message)
+            self._strays.put((message, self.link.ack))
         self.store_stats[store] = service.stats
         if reason == "lost":
             self.stats.lost += 1
@@ -383,6 +463,80 @@ class IngestWorker:
         self._lost.put(store)
         self._wake.set()
 
+    # -- failover thread ----------------------------------------------------------------------------
+
+    def _failover_loop(self) -> None:
+        """Retire each worker whose Last Will came, once its heartbeat is ``failover_after_s`` old; adopt the
+        session of each one this worker retired. Every worker tries (one wins the row), then plans at once."""
+        pending: dict[str, tuple[WorkerState, float]] = {}
+        """Wills not settled yet: the worker's run, and when to stop waiting for its heartbeat to age."""
+        patience = 3 * self.settings.failover_after_s + self.settings.lease_renew_s
+        while not self._closing.is_set():
+            try:
+                state = self._gone.get(timeout=0.05 if pending else 0.5)
+                pending[state.worker] = (state, time.monotonic() + patience)
+            except queue.Empty:
+                pass
+            for peer, (state, until) in list(pending.items()):
+                try:
+                    settled = self._retire(state)
+                except SQLAlchemyError as exc:
+                    self.stats.lease_errors += 1
+                    log.warning("worker %s: could not retire worker %s (retrying): %s", self.worker, peer, exc)
+                    settled = False
+                if settled:
+                    del pending[peer]
+                    self._wake.set()
+                elif time.monotonic() > until:
+                    del pending[peer]
+                    log.info("worker %s: worker %s lost its broker connection but still beats: not retired",
+                             self.worker, peer)
+
+    def _retire(self, state: WorkerState) -> bool:
+        """Try to retire the run ``state`` names; True once it is retired (by this worker or another) or the
+        worker runs again under a new run. Reads until the heartbeat is old enough (SQLite has one writer)."""
+        with self.db.connect() as conn:
+            beat = leases.last_beat(conn, state.worker)
+        if beat is None or beat[0] != state.started_at:
+            return True
+        now = self.settings.clock()
+        beat_before = now - timedelta(seconds=self.settings.failover_after_s)
+        if beat[1] > beat_before:
+            return False
+        with self.db.begin() as conn:
+            freed = leases.retire_worker(conn, state.worker, state.started_at, beat_before, now)
+        if freed is None:
+            return False  # it beat meanwhile, or another worker retired it: the next look tells
+        self.stats.retired += 1
+        log.info("worker %s: retired worker %s (its will came and its heartbeat stopped); freed stores: %s",
+                 self.worker, state.worker, ", ".join(freed) or "none")
+        self._adopt(state.worker, state.session)
+        return True
+
+    def _adopt(self, peer: str, session: str) -> None:
+        with self._lock:
+            if peer in self._adoptions or self._closing.is_set():
+                return
+            adoption = Adoption(peer, session, self.link.settings, [*self._filters, WORKER_STATE_FILTER],
+                                self._take_adopted, self._closing, quiet_s=self.settings.quiet_s,
+                                quiet_max_s=self.settings.quiet_max_s, on_done=self._adopted)
+            self._adoptions[peer] = adoption
+        adoption.start()
+
+    def _take_adopted(self, message: InboundMessage, ack: Callable[[InboundMessage], None]) -> None:
+        """From an adoption's paho thread: every message of a dead worker's session is handed over (the owner,
+        this worker too, takes it from ``ingest_handoff``), then acknowledged on that session; the workers'
+        states it was subscribed to are only acknowledged."""
+        if worker_of_state_topic(message.topic) is not None:
+            ack(message)
+            return
+        self.stats.adopted += 1
+        self._strays.put((message, ack))
+
+    def _adopted(self, adoption: Adoption) -> None:
+        with self._lock:
+            self._adoptions.pop(adoption.peer, None)
+
     # -- hand-over thread ---------------------------------------------------------------------------
 
     def _handoff_loop(self) -> None:
@@ -397,8 +551,8 @@ class IngestWorker:
                     next_poll = time.monotonic() + self.settings.handoff_poll_s
                     self._poll()
             except SQLAlchemyError as exc:  # strays stay unacknowledged: the broker keeps them for the session
-                for message in strays:
-                    self._strays.put(message)
+                for stray in strays:
+                    self._strays.put(stray)
                 log.error("worker %s: hand-over failed (retrying): %s", self.worker, exc)
                 time.sleep(0.2)
             except Exception:
@@ -406,7 +560,7 @@ class IngestWorker:
             if stopping and self._strays.empty():
                 return
 
-    def _take_strays(self, wait: float) -> list[InboundMessage]:
+    def _take_strays(self, wait: float) -> list[tuple[InboundMessage, Callable[[InboundMessage], None]]]:
         try:
             first = self._strays.get(timeout=wait) if wait > 0 else self._strays.get_nowait()
         except queue.Empty:
@@ -419,12 +573,13 @@ class IngestWorker:
                 break
         return taken
 
-    def _hand_over(self, strays: list[InboundMessage]) -> None:
-        """Write the strays for their owners in one transaction, then acknowledge them to the broker."""
+    def _hand_over(self, strays: list[tuple[InboundMessage, Callable[[InboundMessage], None]]]) -> None:
+        """Write the strays for their owners in one transaction, then acknowledge them to the broker (each to
+        the session it came from)."""
         now = self.settings.clock()
         rows: list[tuple[str, str, bytes]] = []
         unusable: list[InboundMessage] = []
-        for message in strays:
+        for message, _ in strays:
             store = store_of(message.topic)
             if store is None or store not in self.stores:
                 unusable.append(message)
@@ -435,8 +590,8 @@ class IngestWorker:
             for message in unusable:
                 records.record_dead_letter(conn, message.topic, "no ingest worker serves this store", message.payload,
                                            now)
-        for message in strays:
-            self.link.ack(message)
+        for message, ack in strays:
+            ack(message)
         self.stats.handed_out += len(rows)
         self.stats.stray_dead_letters += len(unusable)
 

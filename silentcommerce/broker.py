@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contract.topics import check_name, event_filter, gateway_filter, gateway_topic
+from contract.topics import WORKER_STATE_FILTER, check_name, event_filter, gateway_filter, gateway_topic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "mosquitto.conf"
@@ -120,6 +120,7 @@ def acl_text(gateways: list[tuple[str, str]]) -> str:
         *(f"topic read {gateway_filter(kind)}" for kind in ("reads", "sensors", "status", "ack", "alarms")),
         f"topic write {gateway_filter('cmd')}",
         f"topic readwrite {event_filter()}",
+        f"topic readwrite {WORKER_STATE_FILTER}",
         "",
         f"user {DASHBOARD_USER}",
         "topic read sc/v1/#",

@@ -144,7 +144,10 @@ class MqttLink:
         manual_ack: bool = False,
         will: Will | None = None,
         on_connected: Callable[[], None] | None = None,
+        reconnect: bool = True,
     ) -> None:
+        """``reconnect=False``: once the connection ends (or the first attempt fails) the link stays down, e.g.
+        for a client that borrows another's session and must not take it back when the owner returns."""
         self.settings = settings
         self.stats = LinkStats()
         self._subscriptions = list(subscriptions)
@@ -162,6 +165,7 @@ class MqttLink:
             client_id=settings.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=manual_ack,
+            reconnect_on_failure=reconnect,
         )
         if settings.username is not None:
             self._client.username_pw_set(settings.username, settings.password)

@@ -55,11 +55,40 @@ class Handoff:
 # -- workers ---------------------------------------------------------------------------------------
 
 
-def heartbeat(conn: Connection, worker: str, now: datetime) -> None:
-    """Say that ``worker`` is alive (its first heartbeat also records when it started)."""
-    done = conn.execute(update(t.ingest_workers).where(t.ingest_workers.c.worker == worker).values(seen_at=now))
+def heartbeat(conn: Connection, worker: str, now: datetime, started_at: datetime | None = None) -> None:
+    """Say that ``worker`` is alive. ``started_at`` (a process's first heartbeat) names this run of the worker,
+    its incarnation: :func:`retire_worker` frees a worker only while the row still names the run that died."""
+    row = t.ingest_workers.c
+    values = {"seen_at": now} if started_at is None else {"seen_at": now, "started_at": started_at}
+    done = conn.execute(update(t.ingest_workers).where(row.worker == worker).values(**values))
     if done.rowcount == 0:
-        conn.execute(insert(t.ingest_workers).values(worker=worker, seen_at=now, started_at=now))
+        conn.execute(insert(t.ingest_workers).values(worker=worker, seen_at=now, started_at=started_at or now))
+
+
+def retire_worker(conn: Connection, worker: str, started_at: datetime, beat_before: datetime,
+                  now: datetime) -> list[str] | None:
+    """Take the place of run ``started_at`` of ``worker``, gone without a clean stop (its Last Will came) and
+    silent since ``beat_before``: remove its heartbeat (it no longer counts for the fair share) and free its
+    leases at once (were it alive after all, the fence stops its writes). The stores freed; None when the row
+    does not name that run any more (another worker retired it first, or the worker started again) or the run
+    still beats: of several workers trying at once, at most one gets a list."""
+    row = t.ingest_workers.c
+    gone = conn.execute(delete(t.ingest_workers).where(row.worker == worker, row.started_at == started_at,
+                                                       row.seen_at <= beat_before))
+    if gone.rowcount != 1:
+        return None
+    lease = t.ingest_leases.c
+    freed = list(conn.execute(select(lease.store).where(lease.worker == worker).order_by(lease.store)).scalars())
+    conn.execute(update(t.ingest_leases).where(lease.worker == worker).values(worker=None, expires_at=now))
+    return freed
+
+
+def last_beat(conn: Connection, worker: str) -> tuple[datetime, datetime] | None:
+    """When the run of ``worker`` that the heartbeat row names started, and when it last beat; None without a
+    row."""
+    row = t.ingest_workers.c
+    found = conn.execute(select(row.started_at, row.seen_at).where(row.worker == worker)).first()
+    return None if found is None else (found.started_at, found.seen_at)
 
 
 def live_workers(conn: Connection, now: datetime, ttl: timedelta) -> list[str]:

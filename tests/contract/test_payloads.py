@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract import ContractError, ReadsBatch, SensorsBatch, TagRead, decode, encode
-from contract.payloads import MAX_PAYLOAD_BYTES, utc_rfc3339
+from contract.payloads import MAX_PAYLOAD_BYTES, WorkerState, utc_rfc3339
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -88,6 +88,16 @@ def test_nan_and_oversized_payloads_are_refused() -> None:
         decode(ReadsBatch, batch(reads=[read(rssi=float("nan"))]).replace(b"NaN", b"NaN"))
     with pytest.raises(ContractError, match="exceeds"):
         decode(ReadsBatch, b" " * (MAX_PAYLOAD_BYTES + 1))
+
+
+def test_a_workers_state_names_its_run_to_the_millisecond_after_a_round_trip() -> None:
+    run = T0 + timedelta(milliseconds=123)
+    state = decode(WorkerState, encode(WorkerState(worker="w1", state="offline", started_at=run,
+                                                   session="ingest-worker-w1")))
+    assert (state.worker, state.state, state.started_at) == ("w1", "offline", run)
+    with pytest.raises(ContractError, match="state"):
+        decode(WorkerState, b'{"schema": "sc.worker/1", "worker": "w1", "state": "gone", '
+                            b'"started_at": "2026-11-22T12:00:00Z", "session": "ingest-worker-w1"}')
 
 
 def test_sensor_batch() -> None:

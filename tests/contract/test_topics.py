@@ -4,6 +4,7 @@ import pytest
 
 from contract.errors import TopicError
 from contract.topics import (
+    WORKER_STATE_FILTER,
     EventTopic,
     GatewayTopic,
     event_filter,
@@ -12,6 +13,8 @@ from contract.topics import (
     gateway_topic,
     parse_topic,
     shared,
+    worker_of_state_topic,
+    worker_state_topic,
 )
 
 
@@ -25,6 +28,19 @@ def test_event_topics_build_and_parse() -> None:
     topic = event_topic("demo", "transaction")
     assert topic == "sc/v1/demo/events/transaction"
     assert parse_topic(topic) == EventTopic("demo", "transaction")
+
+
+@pytest.mark.parametrize("worker", ["w1", "reads", "events"])
+def test_a_workers_state_topic_is_never_a_gateway_or_event_topic(worker: str) -> None:
+    topic = worker_state_topic(worker)
+    assert topic == f"sc/v1/ingest/workers/{worker}/state"
+    assert worker_of_state_topic(topic) == worker
+    assert WORKER_STATE_FILTER == "sc/v1/ingest/workers/+/state"
+    with pytest.raises(TopicError):
+        parse_topic(topic)
+    assert worker_of_state_topic(gateway_topic("ingest", "workers", "reads")) is None
+    with pytest.raises(TopicError):
+        worker_state_topic("w/1")
 
 
 def test_filters() -> None:

@@ -82,7 +82,7 @@ class IngestCluster:
     """Ingest workers in this process sharing one store, read like one :class:`IngestService`: ``db``, the
     figures of the store's service (``stats`` summed over every service any worker ran for it), ``gaps`` (of
     the service that owns the store: asking for them after the store moved is an error, the figures would be
-    split), ``link.stats`` summed over the workers' sessions."""
+    split), ``link.stats`` summed over the workers' sessions (gateway traffic only: not the workers' states)."""
 
     def __init__(self, workers: list[IngestWorker], db_url: str) -> None:
         self.workers = workers
@@ -172,7 +172,8 @@ class IngestCluster:
 
     @property
     def link(self) -> Links:
-        return Links(LinkFigures(received=sum(worker.link.stats.received for worker in self.workers)))
+        return Links(LinkFigures(received=sum(worker.link.stats.received - worker.stats.states
+                                              for worker in self.workers)))
 
 
 Ingest = IngestService | IngestCluster

@@ -126,6 +126,43 @@ def test_live_workers_are_those_with_a_recent_heartbeat(db: Engine) -> None:
         assert leases.live_workers(conn, NOW, TTL) == ["w1"]
 
 
+def test_a_dead_workers_run_is_retired_once_and_its_store_is_free_at_once(db: Engine) -> None:
+    """Its will came: the first worker to try frees its lease (no wait for the lease time) and drops it from the
+    fair share; a second try gets nothing, and the fence stops the dead run should it write after all."""
+    run = NOW - timedelta(minutes=5)
+    with db.begin() as conn:
+        leases.heartbeat(conn, "w2", run, started_at=run)
+        leases.heartbeat(conn, "w2", NOW)
+    held = claim(db, "w2", NOW)
+    assert held is not None
+    later = NOW + timedelta(seconds=2)
+    with db.begin() as conn:
+        assert leases.retire_worker(conn, "w2", run, later - timedelta(seconds=1), later) == ["s1"]
+        assert leases.retire_worker(conn, "w2", run, later - timedelta(seconds=1), later) is None
+        assert leases.live_workers(conn, later, TTL) == []
+        assert leases.last_beat(conn, "w2") is None
+    taken = claim(db, "w1", later)
+    assert taken is not None and taken.epoch == held.epoch + 1
+    with db.begin() as conn, pytest.raises(leases.LeaseLost):
+        leases.fence(conn, held)
+
+
+def test_a_worker_that_still_beats_or_runs_again_is_not_retired(db: Engine) -> None:
+    """Its broker connection ended (a will) but its heartbeat is recent: it keeps its store. Started again, it
+    is a new run: the old run's will retires nothing."""
+    run = NOW - timedelta(minutes=5)
+    with db.begin() as conn:
+        leases.heartbeat(conn, "w2", run, started_at=run)
+        leases.heartbeat(conn, "w2", NOW, started_at=run)
+    assert claim(db, "w2", NOW) is not None
+    with db.begin() as conn:
+        assert leases.retire_worker(conn, "w2", run, NOW - timedelta(seconds=1), NOW) is None
+        assert leases.last_beat(conn, "w2") == (run, NOW)
+        leases.heartbeat(conn, "w2", NOW + timedelta(seconds=1), started_at=NOW + timedelta(seconds=1))
+        assert leases.retire_worker(conn, "w2", run, NOW + timedelta(seconds=5), NOW + timedelta(seconds=6)) is None
+    assert claim(db, "w1", NOW + timedelta(seconds=1)) is None
+
+
 def test_a_handed_over_rows_id_is_never_reused(db: Engine) -> None:
     """The owner skips the ids it has in flight: a new row must not take the id of one just deleted."""
     with db.begin() as conn:

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from contract.payloads import Ack, BusinessEvent, Command, GateAlarm, ReadsBatch, SensorsBatch, Status
+from contract.payloads import (
+    Ack,
+    BusinessEvent,
+    Command,
+    GateAlarm,
+    ReadsBatch,
+    SensorsBatch,
+    Status,
+    WorkerState,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
 MODELS: dict[str, type[BaseModel]] = {
@@ -23,6 +32,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "ack": Ack,
     "event": BusinessEvent,
     "alarm": GateAlarm,
+    "worker": WorkerState,
 }
 
 

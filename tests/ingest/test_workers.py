@@ -26,7 +26,7 @@ from silentcommerce.broker import INGEST_USER, gateway_user
 from silentcommerce.mqtt import MqttLink
 from tests.faults.harness import item_epc
 from tests.fixtures.broker import RunningBroker
-from tests.fixtures.workers import Workers, broker_for_stores, running_workers, store_files
+from tests.fixtures.workers import Workers, broker_for_stores, lease_epochs, running_workers, store_files
 from tests.ingest.test_service import eventually, read
 
 pytestmark = pytest.mark.integration
@@ -277,25 +277,37 @@ def test_visits_spread_over_batches_are_each_charged_once_with_their_item_by_thr
     assert held > 0, "the batches did arrive out of order"
 
 
-def test_a_killed_worker_loses_no_batch_and_gets_its_share_back_when_it_returns(
+def test_a_killed_worker_is_replaced_in_seconds_loses_no_batch_and_gets_its_share_back_when_it_returns(
     store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
 ) -> None:
-    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=4.0) as workers:
+    """SIGKILL one of three workers: the broker publishes its Last Will at once; another worker retires it (its
+    store's lease is freed and taken, well before the 10 s lease time) and adopts its MQTT session (the broker
+    stops giving the dead worker a share, so every batch published from then on is stored while it is still
+    down). Started again, it finds no session, subscribes and takes its share back."""
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=10.0) as workers:
         owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
         victim = "w2"
         (its_store,) = [store for store, worker in owners.items() if worker == victim]
         traffic(gateways, 60, workers)
+        epochs = lease_epochs(db_url)
         workers.kill(victim)
         killed_at = time.monotonic()
+        moved = eventually(lambda: lease_epochs(db_url)[its_store] > epochs[its_store], timeout=10.0)
+        moved_s = time.monotonic() - killed_at
+        assert moved, f"store {its_store} of the killed worker did not move within 10 s"
         traffic(gateways, 60)
-        taken = workers.wait_owned(["w1", "w3"], STORES)
-        takeover_s = time.monotonic() - killed_at
+        found = all_stored(db_url, gateways, timeout=15.0)  # nothing waits in the dead worker's session
+        assert found["batches"] == published(gateways)
+        taken = workers.wait_owned(["w1", "w3"], STORES, timeout=30.0)
         assert taken[its_store] in ("w1", "w3")
-        traffic(gateways, 60, workers)
-        workers.start(victim)  # the same id: it gets its session's backlog and hands it over
+        adopters = [w for w in ("w1", "w3") if re.search(r"adopted worker w2's session", workers.log(w))]
+        assert len(adopters) == 1, {w: workers.log(w)[-2000:] for w in ("w1", "w3")}
+        workers.start(victim)  # the same id: its session was ended, it starts a new one and gets its share
         workers.wait_owned(["w1", "w2", "w3"], STORES)
         traffic(gateways, 60, workers)
         found = all_stored(db_url, gateways)
         assert found["batches"] == published(gateways)
         check_sales(found, gateways)
-        print(f"takeover after SIGKILL: {takeover_s:.1f} s (lease ttl 4 s)")
+        workers.stop(victim)
+        assert workers.stats(victim)["handed_out"] > 0, "the returned worker got no share of the traffic"
+        print(f"store moved {moved_s:.1f} s after SIGKILL (lease time 10 s); adopted by {adopters[0]}")
