@@ -12,8 +12,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: system-deps venv
 	$(BIN)/silentcommerce demo
 
+# The log ends with the 30 slowest tests, so every CI run shows where the suite's time goes.
 test: system-deps venv lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 # The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, a one-minute
 # database outage with ten times the batches, the fault suite's minutes of outage and dozens of kills, ...).

@@ -3,8 +3,9 @@
 ``workers=1`` (the default) is today's single-store service; ``workers=3`` starts three ingest workers
 (ingest.worker, in this process) that share the store through the broker's shared subscription: one owns the
 store's service, the others hand its messages over through the database. The :func:`ingest_workers` fixture
-runs a test once each way. What the tests read of the service (its database, its figures) reads the same of
-the cluster (:class:`IngestCluster`).
+runs a test each way on PostgreSQL and with the single service on SQLite (:func:`worker_forms` says why).
+What the tests read of the service (its database, its figures) reads the same of the cluster
+(:class:`IngestCluster`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,39 @@ from silentcommerce.broker import INGEST_USER
 from tests.fixtures.broker import RunningBroker
 
 INGEST_WORKERS = (1, 3)
+SCALE_OUT_ENGINE = "postgresql"
 
 
-@pytest.fixture(params=INGEST_WORKERS, ids=lambda n: "1-ingest" if n == 1 else f"{n}-workers")
+def worker_forms(engine: str, *, sqlite_too: bool = False) -> tuple[int, ...]:
+    """The ``ingest_workers`` forms a test runs in on ``engine``: every form on PostgreSQL, the single service
+    only on SQLite unless ``sqlite_too`` (the test is marked ``sqlite_workers``).
+
+    Why: every decision is checked on both engines with one service. The several-worker forms are about
+    concurrency (the shared subscription, the hand-over table, the lease fence, the reorder stage), which is
+    the same code on either engine, and PostgreSQL is the engine for scaling out (docs/deploy.md, "Ingest
+    workers"). They cost about 73 s of a CI run, 34 s of it on SQLite; worker mode on SQLite stays covered
+    by tests/ingest/test_workers.py and the worker-kill fault test, which run on both engines. A test whose
+    several-worker form shows something only SQLite does (its lone writer: the database outage moves the
+    store on SQLite) is marked ``sqlite_workers`` and runs in every form on both."""
+    if engine == SCALE_OUT_ENGINE or sqlite_too:
+        return INGEST_WORKERS
+    return INGEST_WORKERS[:1]
+
+
+def workers_id(count: int) -> str:
+    return "1-ingest" if count == 1 else f"{count}-workers"
+
+
+@pytest.fixture
 def ingest_workers(request: pytest.FixtureRequest) -> int:
-    """How many ingest processes serve the store: 1 (the single-store service) or 3 workers sharing it.
+    """How many ingest processes serve the store: 1 (the single-store service) or 3 workers sharing it, in
+    the forms :func:`worker_forms` gives the test's database engine (the test must take a database).
 
     A test marked ``seq_order`` plays a visit over several batches of one gateway: with several workers a
     batch handed over through the database can reach its owner after the one that followed it, and the
     service's reorder stage must put them back in seq order before the rules."""
+    if not hasattr(request, "param"):
+        raise pytest.UsageError(f"{request.node.nodeid}: ingest_workers needs a database (db_url) to pick its forms")
     return int(request.param)
 
 

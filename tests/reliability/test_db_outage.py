@@ -63,6 +63,7 @@ def unavailable(db_url: str, databases: Databases) -> Iterator[None]:
         admin.dispose()
 
 
+@pytest.mark.sqlite_workers  # SQLite's lone writer: with several workers the store's lease runs out and it moves
 def test_ingest_holds_back_while_the_database_is_down_and_stores_everything_once_when_it_returns(
     broker: RunningBroker, tmp_path: Path, db_engine: str, db_url: str, ingest_workers: int,
     databases: Databases, gw1: Gateway
