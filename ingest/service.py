@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -392,7 +392,7 @@ class IngestService:
             self._engine.restore(
                 visits=state.visits, baskets=state.baskets,
                 gate_reads=gate_reads.load(conn, self.store, memory) if memory else (),
-                alarms=gate_reads.recent_alarms(conn, self.store, at - timedelta(seconds=settings.alarm_repeat_s)),
+                alarms=gate_reads.recent_alarms(conn, self.store, at),
                 at=at)
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:

@@ -21,7 +21,12 @@ PRUNE_MARGIN = timedelta(seconds=60)
 RESTORE_MAX = 50_000
 """At most this many reads (the newest) are replayed at a restore."""
 ALARM_KINDS = ("theft", "unknown_tag_at_exit")
-"""The alerts the rules engine repeats at most once per ``alarm_repeat_s`` per tag."""
+"""The alerts the rules engine repeats at most once per ``alarm_repeat_s`` per tag (of the read's time)."""
+ALARM_LOOKBACK = timedelta(hours=1)
+"""The alarms loaded at a restore are this recent: a report of the same pass may arrive late (held, handed over,
+sent again), but not later than ingest asks a gateway for a missing batch (``gap_give_up_s``)."""
+ALARMS_MAX = 4096
+"""... and at most this many (the newest), as many as the engine keeps without pruning."""
 
 
 def record(conn: Connection, store: str, reads: Sequence[GateRead]) -> None:
@@ -52,10 +57,13 @@ def prune(conn: Connection, store: str, now: datetime, memory: timedelta) -> int
     return conn.execute(delete(g).where(g.c.store == store, g.c.at < now - memory - PRUNE_MARGIN)).rowcount
 
 
-def recent_alarms(conn: Connection, store: str, since: datetime) -> dict[str, datetime]:
-    """Tag -> the newest exit alarm ingest raised for it since ``since`` (the gateways' own alarms left out)."""
+def recent_alarms(conn: Connection, store: str, now: datetime) -> dict[str, datetime]:
+    """Tag -> the time of the newest exit alarm ingest raised for it within :data:`ALARM_LOOKBACK` before ``now``
+    (the gateways' own alarms left out)."""
     a = t.alerts
-    rows = conn.execute(select(a.c.tag, func.max(a.c.at)).where(
-        a.c.store == store, a.c.kind.in_(ALARM_KINDS), a.c.source == "ingest", a.c.at >= since,
-        a.c.tag.is_not(None)).group_by(a.c.tag)).all()
-    return {tag: at for tag, at in rows}
+    newest: dict[str, datetime] = {}
+    for tag, at in conn.execute(select(a.c.tag, a.c.at).where(
+            a.c.store == store, a.c.kind.in_(ALARM_KINDS), a.c.source == "ingest", a.c.at >= now - ALARM_LOOKBACK,
+            a.c.tag.is_not(None)).order_by(a.c.at.desc()).limit(ALARMS_MAX)):
+        newest.setdefault(tag, at)
+    return newest

@@ -82,7 +82,7 @@ def test_recent_alarms_are_ingests_own_exit_alarms_newest_per_tag(db: Engine) ->
     with db.begin() as conn:
         conn.execute(insert(t.alerts), [
             alert("s1", CAP, 10), alert("s1", CAP, 20), alert("s1", SCARF, 15, kind="unknown_tag_at_exit"),
-            alert("s1", "EPC:OLD", -60), alert("s1", "EPC:EDGE", 12, source="edge"),
+            alert("s1", "EPC:OLD", -3601), alert("s1", "EPC:EDGE", 12, source="edge"),
             alert("s1", "EPC:LOW", 12, kind="low_stock"), alert("s2", "EPC:OTHER", 12)])
     with db.connect() as conn:
         assert gate_reads.recent_alarms(conn, "s1", NOW) == {
