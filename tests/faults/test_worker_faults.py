@@ -184,8 +184,6 @@ def test_a_killed_worker_loses_no_batch_charges_nothing_twice_and_misses_no_alar
             basket = (purchase.member, purchase.lane, purchase.tags)
             if run.charged[store].count(basket) != 1:
                 problems.append(f"{store}: {basket} charged {run.charged[store].count(basket)} times")
-    if problems:
-        # Known, not yet fixed (docs/reliability.md): a killed worker's session keeps its share of the shared
-        # subscription until it returns, so part of a visit can arrive after the reorder stage's wait; and an
-        # exit gate's passes live in the owner's memory, so a store that moves mid-pass cannot decide it.
-        pytest.xfail(f"a killed worker cost a decision: {'; '.join(problems)} ({report.summary()})")
+    # Both known causes are fixed (docs/reliability.md): the killed worker's session is adopted within about a
+    # second, so a visit's batches no longer wait in it, and an exit gate's passes move with the store.
+    assert not problems, f"a killed worker cost a decision: {'; '.join(problems)} ({report.summary()})"
