@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -376,7 +376,10 @@ class IngestService:
         """(Re)build the engine's view of the catalog and stock from the database; return the decisions a
         reload implies (an item the database no longer holds as sold was returned at the service desk)."""
         reload = not first and self._engine is not None and self._resolver is not None
-        state = records.load_state(conn, self.store, self._tags if reload else None)
+        at = now or self.settings.clock()
+        # the baskets committed before the restart, as long ago as a late batch is still asked for
+        since = None if reload else at - timedelta(seconds=self.settings.gap_give_up_s)
+        state = records.load_state(conn, self.store, self._tags if reload else None, committed_since=since)
         self._tags = state.bindings
         decisions: list[Decision] = []
         self._zone_types = {name: zone.type for name, zone in state.zones.items()}
@@ -387,13 +390,12 @@ class IngestService:
                                        inventory=self.store_file.inventory_settings(), stock=state.stock,
                                        missing=state.missing, exits=self.store_file.exit_gates(),
                                        edge_exits=self.store_file.edge_exits(), keep_gate_reads=True)
-            at = now or self.settings.clock()
             memory = self._engine.gate_memory
             self._engine.restore(
                 visits=state.visits, baskets=state.baskets,
                 gate_reads=gate_reads.load(conn, self.store, memory) if memory else (),
                 alarms=gate_reads.recent_alarms(conn, self.store, at),
-                at=at)
+                committed=state.committed, at=at)
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:
             self._engine.update_catalog(state.zones, state.products)

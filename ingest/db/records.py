@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 from contract.payloads import Ack, SensorsBatch, Status
 from ingest.db import schema as t
 from ingest.db.admin import config_version
-from ingest.rules.model import OpenBasket, OpenVisit, Product, StoredLine, Zone
+from ingest.rules.model import CommittedBasket, OpenBasket, OpenVisit, Product, StoredLine, Zone
 from ingest.rules.tagtable import TagTable
 
 MAX_DEAD_LETTER_BYTES = 16_384
@@ -146,12 +146,15 @@ class StoreState:
     """Open visits, the newest per member."""
     baskets: tuple[OpenBasket, ...] = ()
     """Uncommitted baskets (open or held) with their lines."""
+    committed: tuple[CommittedBasket, ...] = ()
+    """Baskets committed since the ``committed_since`` given to :func:`load_state`."""
 
 
-def load_state(conn: Connection, store: str, tags: TagTable | None = None) -> StoreState:
+def load_state(conn: Connection, store: str, tags: TagTable | None = None, *,
+               committed_since: datetime | None = None) -> StoreState:
     """The state at start; or, given the ``tags`` loaded then, at a reload: the tags are bound afresh in place
     and ``sold`` is read again, while ``stock``, ``locations`` and ``missing`` stay those of the start (the
-    rules take them only at the start)."""
+    rules take them only at the start). The baskets committed since ``committed_since`` come with it if given."""
     zones = {
         r.name: Zone(r.name, r.type, r.display, r.alarm, r.gateway)
         for r in conn.execute(select(t.zones).where(t.zones.c.store == store))
@@ -171,7 +174,8 @@ def load_state(conn: Connection, store: str, tags: TagTable | None = None) -> St
         sold = frozenset(conn.execute(select(t.items.c.tag).where(t.items.c.status == "sold")
                                       .execution_options(yield_per=STREAM_ROWS)).scalars())
     return StoreState(zones, products, tags, sold, tags.locations, config_version(conn, store), tags.stock, tags.missing,
-                      load_open_visits(conn, store), load_open_baskets(conn, store))
+                      load_open_visits(conn, store), load_open_baskets(conn, store),
+                      () if committed_since is None else load_committed_baskets(conn, store, committed_since))
 
 
 def load_tags(conn: Connection) -> TagTable:
@@ -213,3 +217,12 @@ def load_open_baskets(conn: Connection, store: str) -> tuple[OpenBasket, ...]:
             lines[r.basket_id].append(StoredLine(r.tag, r.sku, r.added_at))
     return tuple(OpenBasket(r.id, r.member, r.lane, r.opened_at, r.updated_at, tuple(lines[r.id]),
                             held=r.status == "held") for r in rows)
+
+
+def load_committed_baskets(conn: Connection, store: str, since: datetime) -> tuple[CommittedBasket, ...]:
+    """The baskets committed since ``since``, oldest first: their transactions (what the engine forgets on a
+    restart; ``transactions.at`` is indexed)."""
+    x = t.transactions.c
+    rows = conn.execute(select(x.id, x.member, x.lane, x.at, x.trigger)
+                        .where(x.store == store, x.at >= since).order_by(x.at, x.id))
+    return tuple(CommittedBasket(r.id, r.member, r.lane, r.at, r.trigger) for r in rows)

@@ -60,6 +60,7 @@ from ingest.rules.model import (
     AllowTags,
     BasketChanged,
     BasketHeld,
+    CommittedBasket,
     Decision,
     DisallowTags,
     Evidence,
@@ -191,9 +192,14 @@ class StoreEngine:
 
     def restore(self, *, visits: Iterable[OpenVisit] = (), baskets: Iterable[OpenBasket] = (),
                 gate_reads: Iterable[GateRead] = (), alarms: Mapping[str, datetime] | None = None,
-                at: datetime) -> None:
-        """Take back the open visits, uncommitted baskets, gate reads and recent alarms the database holds, at a
-        restart at ``at``.
+                committed: Iterable[CommittedBasket] = (), at: datetime) -> None:
+        """Take back the open visits, uncommitted baskets, recent commits, gate reads and recent alarms the
+        database holds, at a restart at ``at``.
+
+        A committed basket is not committed again: a late report of its card session (a redelivery, or a
+        read the previous run processed before its ``left``) opens no basket under its id, and its card had
+        left the lane by then (``settle_time_s`` before a settle commit, at the latest at an exit commit), so
+        an older card report there puts nobody back in the lane, as it would not have before the restart.
 
         The database does not store whether the member's card had left the lane, so a restored basket
         waits to settle: it commits ``settle_time_s`` after ``at`` (or after its last stored change, if that
@@ -213,6 +219,9 @@ class StoreEngine:
         previous run acted on it already. ``alarms`` (tag -> newest alarm) keep ``alarm_repeat_s`` across it.
         """
         self._restored_at = at if self._restored_at is None else max(self._restored_at, at)
+        for done in committed:
+            self._committed.add(done.basket_id)
+            self._card_left(done.lane, done.member, done.at - self._settle if done.trigger == "settle" else done.at)
         for visit in visits:
             self._visits.restore(visit.member, visit.opened_at, max(visit.opened_at, at))
         for stored in baskets:
@@ -242,8 +251,12 @@ class StoreEngine:
         if not stored.held:
             basket.status, basket.settles_at = "settling", due
             heapq.heappush(self._settling, (due, next(self._order), basket))
-        state = self._lanes.setdefault(lane.name, LaneState(lane.name))
-        state.left_at[basket.member] = max(state.left_at.get(basket.member, stored.last_change), stored.last_change)
+        self._card_left(lane.name, basket.member, stored.last_change)
+
+    def _card_left(self, lane: str, member: str, at: datetime) -> None:
+        """The member's card had left ``lane`` by ``at`` (state from the database): older reports are stale."""
+        state = self._lanes.setdefault(lane, LaneState(lane))
+        state.left_at[member] = max(state.left_at.get(member, at), at)
 
     def update_catalog(self, zones: Mapping[str, Zone], products: Mapping[str, Product]) -> None:
         """Admin edits: later commits use these prices, displays and gateways."""

@@ -144,6 +144,20 @@ class OpenBasket:
     """Its lane was held (two members present) while it was open: who it belongs to is in doubt."""
 
 
+@dataclass(frozen=True, slots=True)
+class CommittedBasket:
+    """A basket the database holds as committed (a transaction), handed back to the engine after a restart:
+    a late report of its card session must neither open nor charge it again."""
+
+    basket_id: str
+    member: str
+    lane: str
+    at: datetime
+    """When it was committed."""
+    trigger: str
+    """``settle`` (its card had left the lane ``settle_time_s`` before) or ``exit``."""
+
+
 # -- decisions ------------------------------------------------------------------------------------
 
 

@@ -4,9 +4,8 @@ The test keeps the ground truth itself — where each member and item physically
 lane when, which items physically passed the exit — and feeds the pure engine what the readers would
 report: strong reads, weak stray reads, single glimpses, duplicates, reordered delivery (a bounded buffer
 of pending sightings released in random order), restarts (a new engine built from what ingest reloads from
-its database: the sold items, the items' last zones, the open visits, the uncommitted baskets, the reads fed
-to the exit gates and the recent alarms), returns
-and time passing.
+its database: the sold items, the items' last zones, the open visits, the uncommitted and the recently
+committed baskets, the reads fed to the exit gates and the recent alarms), returns and time passing.
 
 Reordering is bounded by the walk to the exit: what the lanes reported is delivered before the same
 items' exit reads (a member needs longer to reach the door than a batch needs to reach ingest). After a

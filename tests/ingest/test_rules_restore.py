@@ -11,6 +11,7 @@ from ingest.rules import StoreEngine
 from ingest.rules.model import (
     BasketChanged,
     BasketHeld,
+    CommittedBasket,
     Decision,
     OpenBasket,
     OpenVisit,
@@ -38,11 +39,13 @@ from tests.ingest.test_rules_engine import (
 
 class Ledger:
     """What the database holds of the engine's decisions, as ingest stores them: open visits (one per member),
-    and uncommitted baskets opened with their first change, their lines, and their newest change."""
+    uncommitted baskets opened with their first change, their lines, and their newest change, and the
+    transactions (the committed baskets)."""
 
     def __init__(self) -> None:
         self.open_visits: dict[str, OpenVisit] = {}
         self.baskets: dict[str, tuple[OpenBasket, dict[str, StoredLine]]] = {}
+        self.committed: dict[str, CommittedBasket] = {}
 
     def record(self, decisions: Iterable[Decision]) -> None:
         for d in decisions:
@@ -52,6 +55,8 @@ class Ledger:
                 self.open_visits.pop(d.member, None)
             elif isinstance(d, TransactionCommitted):
                 self.baskets.pop(d.transaction_id, None)
+                self.committed.setdefault(
+                    d.transaction_id, CommittedBasket(d.transaction_id, d.member, d.lane, d.at, d.trigger))
             elif isinstance(d, BasketChanged):
                 self._change(d)
             elif isinstance(d, BasketHeld):
@@ -70,7 +75,7 @@ class Ledger:
     def restore(self, eng: StoreEngine, at: datetime) -> None:
         """Hand what is stored to a new engine, as ingest does at start."""
         baskets = [replace(basket, lines=tuple(lines.values())) for basket, lines in self.baskets.values()]
-        eng.restore(visits=self.open_visits.values(), baskets=baskets, at=at)
+        eng.restore(visits=self.open_visits.values(), baskets=baskets, committed=self.committed.values(), at=at)
 
 
 def restarted(at: float) -> StoreEngine:
@@ -168,3 +173,33 @@ def test_reads_from_before_a_restart_delivered_after_it_still_keep_a_cross_read_
     eng.restore(at=t(60))
     out = run(eng, [read(MILK, "lane-1", 1), read(BOB, "lane-2", 2), read(MILK, "lane-2", 3, rssi=-60)])
     assert not of(BasketChanged, out)
+
+
+def test_a_late_report_of_a_paid_card_session_after_a_restart_neither_reopens_nor_charges_the_basket_again() -> None:
+    """(The stateful checkout's seed 22.) Ada's basket settles at 24 s; ingest restarts at 30 s and then gets a
+    redelivered report of her card from that session. Before the restart it was stale; after it too: the lane
+    stays empty, her milk read there later joins nothing, and it sounds the alarm at the exit instead of
+    'committing' the paid basket a second time (which the database would drop, leaving the milk unpaid and
+    silent)."""
+    ledger = Ledger()
+    ledger.record(run(engine(), [*ada_buys_three(), t(24)]))
+    eng = engine()
+    ledger.restore(eng, t(30))
+    out = run(eng, [read(ADA, "lane-1", 11.5, first=10), read(MILK2, "lane-1", 31), t(40)])
+    assert eng.lane_view("lane-1").members == ()
+    assert not of(BasketChanged, out) and not of(TransactionCommitted, out)
+    out = run(eng, [read(ADA, "exit", 41), read(MILK2, "exit", 41.5)])
+    assert not of(TransactionCommitted, out)
+    assert [a.tag for a in of(TheftAlarm, out)] == [MILK2]
+
+
+def test_a_redelivered_item_read_of_a_basket_paid_at_the_exit_charges_nothing_after_a_restart() -> None:
+    """Ada walks out with her basket still open (committed at the exit at 25 s); after a restart the old
+    session's card and item reports arrive again: nobody is put back in the lane, nothing is charged."""
+    ledger = Ledger()
+    ledger.record(run(engine(), [*ada_buys_three()[:-1], read(ADA, "exit", 25)]))
+    eng = engine()
+    ledger.restore(eng, t(30))
+    out = run(eng, [read(ADA, "lane-1", 12, first=10), read(MILK2, "lane-1", 12.5), t(60)])
+    assert eng.lane_view("lane-1").members == ()
+    assert not of(TransactionCommitted, out)
