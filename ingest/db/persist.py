@@ -27,6 +27,7 @@ from ingest.rules.model import (
     Alert,
     BasketChanged,
     BasketHeld,
+    BasketSettling,
     Decision,
     Evidence,
     InventoryCycleReport,
@@ -221,6 +222,15 @@ def _basket(conn: Connection, store: str, d: BasketChanged, out: Outgoing) -> No
                                                       "tag": d.tag, "sku": d.sku, "change": d.change}))
 
 
+def _basket_settling(conn: Connection, d: BasketSettling) -> None:
+    """The card left the lane: the basket's newest change is its departure (a restart reads it back as the
+    time before which a report of that card is stale)."""
+    b = t.baskets.c
+    row = conn.execute(select(b.updated_at).where(b.id == d.basket_id, b.status != "committed")).first()
+    if row is not None and row.updated_at < d.at:
+        conn.execute(update(t.baskets).where(b.id == d.basket_id).values(updated_at=d.at))
+
+
 def _sensor_evidence(d: SensorAlarmRaised, sample: SensorReading) -> dict[str, Any]:
     return {"rule": d.rule, "sensor": sample.sensor, "kind": sample.kind, "zone": sample.zone,
             "gateway": sample.gateway, "value": sample.value, "unit": sample.unit, "threshold": d.threshold,
@@ -413,6 +423,8 @@ def apply_decisions(conn: Connection, store: str, decisions: Iterable[Decision])
                          .values(status="held", updated_at=d.at))
         elif isinstance(d, BasketChanged):
             _basket(conn, store, d, out)
+        elif isinstance(d, BasketSettling):
+            _basket_settling(conn, d)
         elif isinstance(d, ItemMoved):
             if _upsert_item(conn, d.tag, d.sku, status=None, zone=d.zone, at=d.at) and d.sku is not None:
                 conn.execute(update(t.items).where(t.items.c.tag == d.tag, t.items.c.status == "missing")

@@ -60,6 +60,7 @@ from ingest.rules.model import (
     AllowTags,
     BasketChanged,
     BasketHeld,
+    BasketSettling,
     CommittedBasket,
     Decision,
     DisallowTags,
@@ -201,11 +202,11 @@ class StoreEngine:
         left the lane by then (``settle_time_s`` before a settle commit, at the latest at an exit commit), so
         an older card report there puts nobody back in the lane, as it would not have before the restart.
 
-        The database does not store whether the member's card had left the lane, so a restored basket
+        The database does not store whether the member's card is in the lane now, so a restored basket
         waits to settle: it commits ``settle_time_s`` after ``at`` (or after its last stored change, if that
         is later), unless its member's card is read in the lane before (still there: it reopens, as on a
-        return); a card report from before the basket's last stored change is a late one and reopens
-        nothing (the card may have left since, unrecorded). A basket of a held lane stays open: the clock
+        return); a card report from before the basket's last stored change (an item joining or leaving, or
+        the card leaving: ``BasketSettling``) is a late one and reopens nothing. A basket of a held lane stays open: the clock
         alone does not charge a basket in doubt (its card leaving, or the exit, does). A visit is last seen at ``at``. Lines of items sold since, or of SKUs no longer in the
         catalog, are left out; a basket already known to the engine is kept as it is.
 
@@ -416,6 +417,7 @@ class StoreEngine:
         basket.status = "settling"
         basket.settles_at = s.at + self._settle
         heapq.heappush(self._settling, (basket.settles_at, next(self._order), basket))
+        out.append(BasketSettling(basket.basket_id, basket.member, basket.lane.name, s.at, basket.settles_at))
 
     def _member_exit(self, s: Sighting, member: str, out: list[Decision], *proof: Evidence) -> None:
         for basket in sorted(self._member_lanes.get(member, {}).values(), key=lambda b: b.opened_at):

@@ -138,7 +138,7 @@ class OpenBasket:
     lane: str
     opened_at: datetime
     last_change: datetime
-    """When an item last joined or left it: the newest change the database knows of."""
+    """When an item last joined or left it, or its card left the lane: the newest change the database knows of."""
     lines: tuple[StoredLine, ...]
     held: bool = False
     """Its lane was held (two members present) while it was open: who it belongs to is in doubt."""
@@ -193,6 +193,18 @@ class BasketChanged:
     """The rule's thresholds, as strings."""
     zone_sequence: tuple[str, ...] = ()
     """The zones the tag(s) involved were read in, in time order (repeats collapsed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BasketSettling:
+    """The member's card left the lane at ``at``: the basket commits at ``settles_at`` unless they come back.
+    Ingest stores when, so that after a restart an older report of the card is known to be stale."""
+
+    basket_id: str
+    member: str
+    lane: str
+    at: datetime
+    settles_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +440,7 @@ Decision = (
     VisitOpened
     | VisitClosed
     | BasketChanged
+    | BasketSettling
     | BasketHeld
     | TransactionCommitted
     | TheftAlarm

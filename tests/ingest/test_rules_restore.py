@@ -11,6 +11,7 @@ from ingest.rules import StoreEngine
 from ingest.rules.model import (
     BasketChanged,
     BasketHeld,
+    BasketSettling,
     CommittedBasket,
     Decision,
     OpenBasket,
@@ -39,8 +40,8 @@ from tests.ingest.test_rules_engine import (
 
 class Ledger:
     """What the database holds of the engine's decisions, as ingest stores them: open visits (one per member),
-    uncommitted baskets opened with their first change, their lines, and their newest change, and the
-    transactions (the committed baskets)."""
+    uncommitted baskets opened with their first change, their lines, and their newest change (an item joining
+    or leaving, or the card leaving the lane), and the transactions (the committed baskets)."""
 
     def __init__(self) -> None:
         self.open_visits: dict[str, OpenVisit] = {}
@@ -59,6 +60,9 @@ class Ledger:
                     d.transaction_id, CommittedBasket(d.transaction_id, d.member, d.lane, d.at, d.trigger))
             elif isinstance(d, BasketChanged):
                 self._change(d)
+            elif isinstance(d, BasketSettling) and d.basket_id in self.baskets:
+                basket, lines = self.baskets[d.basket_id]
+                self.baskets[d.basket_id] = (replace(basket, last_change=max(basket.last_change, d.at)), lines)
             elif isinstance(d, BasketHeld):
                 self.baskets.update({bid: (replace(b, held=True), lines) for bid, (b, lines) in self.baskets.items()
                                      if b.lane == d.lane})
@@ -203,3 +207,21 @@ def test_a_redelivered_item_read_of_a_basket_paid_at_the_exit_charges_nothing_af
     out = run(eng, [read(ADA, "lane-1", 12, first=10), read(MILK2, "lane-1", 12.5), t(60)])
     assert eng.lane_view("lane-1").members == ()
     assert not of(TransactionCommitted, out)
+
+
+def test_a_redelivered_card_report_after_a_restart_does_not_bring_back_a_member_who_left_the_lane() -> None:
+    """(The stateful checkout's "charged when not there", a duplicate delivered across a restart.) Ada leaves
+    lane 1 at 13 s with her milk in the basket, Bob comes at 13.5 s, ingest restarts at 14 s and then gets a
+    second copy of Ada's card report of 12 s. She had left: the bread Bob puts down at 14.5 s is not hers, and
+    she is charged for her milk alone."""
+    ledger = Ledger()
+    ledger.record(run(engine(), [read(ADA, "lane-1", 10), read(MILK, "lane-1", 11),
+                                 read(ADA, "lane-1", 13, "left", first=10), read(BOB, "lane-1", 13.5)]))
+    eng = engine()
+    ledger.restore(eng, t(14))
+    out = run(eng, [read(ADA, "lane-1", 12, first=10), read(BREAD, "lane-1", 14.5)])
+    assert "M-1001" not in eng.lane_view("lane-1").members
+    out += run(eng, [read(BOB, "exit", 20), read(BREAD, "exit", 20.5), t(60)])
+    assert [(tx.member, [line.tag for line in tx.lines]) for tx in of(TransactionCommitted, out)] == [
+        ("M-1001", [MILK])]
+    assert [alarm.tag for alarm in of(TheftAlarm, out)] == [BREAD]

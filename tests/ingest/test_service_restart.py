@@ -102,3 +102,24 @@ def test_a_late_report_of_a_paid_lane_visit_after_a_restart_charges_nothing_agai
             pytest.fail("the unpaid bread left through the exit without an alarm")
         assert (command.action, command.target) == ("alarm", "exit-alarm")
         assert charged(again) == [("M-1001", Decimal("1.29"), ["MILK-1L"])]
+
+
+def test_a_late_card_report_after_a_restart_does_not_keep_a_member_who_left_in_the_lane(
+    broker: RunningBroker, tmp_path: Path, db_url: str, gw1: Gateway
+) -> None:
+    """Ada leaves the lane with her milk in the basket; ingest restarts before the settle time, and then gets a
+    late report of her card from before she left, and a bread put down in the lane after. The database knows
+    when her card left: she is not put back in the lane, the bread is not hers, her milk is charged on time."""
+    t0 = datetime.now(UTC)
+    at = [t0 + timedelta(seconds=i) for i in range(5)]
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-restart", db_url) as first:
+        gw1.send([read(CARD, "lane-1", at[0])])
+        gw1.send([read(MILK_EPC, "lane-1", at[1])])
+        gw1.send([read(CARD, "lane-1", at[3], event="left")])
+        assert eventually(lambda: batches_of(first) == [1, 2, 3])
+    clock = Clock()
+    with running_ingest(broker, tmp_path, STORE_FILE, "ingest-restart", db_url, clock=clock) as again:
+        gw1.send([read(CARD, "lane-1", at[2]), read(UNPAID_EPC, "lane-1", at[4])])
+        assert eventually(lambda: batches_of(again) == [1, 2, 3, 4])
+        clock.ahead = timedelta(seconds=61)
+        assert eventually(lambda: charged(again)) == [("M-1001", Decimal("1.29"), ["MILK-1L"])]
