@@ -12,9 +12,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: system-deps venv
 	$(BIN)/silentcommerce demo
 
+# Two test processes, each taking whole files (their module-wide fixtures stay in one process): most tests
+# wait on real servers, so two share two cores well. TEST_PROCESSES=0 runs everything in one process.
 # The log ends with the 30 slowest tests, so every CI run shows where the suite's time goes.
+TEST_PROCESSES ?= 2
+
 test: system-deps venv lint typecheck
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=30
 
 # The larger forms of the tests that have one (10,000 hostile MQTT payloads instead of 1,000, a one-minute
 # database outage with ten times the batches, the fault suite's minutes of outage and dozens of kills, ...).

@@ -21,4 +21,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.proxy",
     "tests.ingest.running",
+    "tests.faults.summary",
 ]
