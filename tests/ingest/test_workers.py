@@ -26,6 +26,7 @@ from silentcommerce.broker import INGEST_USER, gateway_user
 from silentcommerce.mqtt import MqttLink
 from tests.faults.harness import item_epc
 from tests.fixtures.broker import RunningBroker
+from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.workers import Workers, broker_for_stores, lease_epochs, running_workers, store_files
 from tests.ingest.test_service import eventually, read
 
@@ -311,3 +312,37 @@ def test_a_killed_worker_is_replaced_in_seconds_loses_no_batch_and_gets_its_shar
         workers.stop(victim)
         assert workers.stats(victim)["handed_out"] > 0, "the returned worker got no share of the traffic"
         print(f"store moved {moved_s:.1f} s after SIGKILL (lease time 10 s); adopted by {adopters[0]}")
+
+
+def test_a_worker_cut_off_from_the_broker_but_alive_keeps_its_store_and_loses_nothing(
+    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+) -> None:
+    """Its connection closes (here: the proxy between it and the broker stops), so the broker publishes its Last
+    Will; but it still beats in the database, so nobody retires it: its store stays, and when it reconnects its
+    session gives it what was queued meanwhile."""
+    proxy = TcpProxy(store_broker.port)
+    proxy.start()
+    workers = Workers(store_broker, db_url, files, tmp_path / "workers", lease_ttl_s=10.0,
+                      mqtt_ports={"w2": proxy.port})
+    workers.start_all(3)
+    try:
+        owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
+        (its_store,) = [store for store, worker in owners.items() if worker == "w2"]
+        traffic(gateways, 30, workers)
+        epochs = lease_epochs(db_url)
+        proxy.black_hole()  # its reconnects wait
+        proxy.cut()
+        assert eventually(lambda: all("the will of worker w2 came" in workers.log(w) for w in ("w1", "w3")))
+        traffic(gateways, 30, workers)
+        assert eventually(lambda: any("w2 lost its broker connection but still beats" in workers.log(w)
+                                      for w in ("w1", "w3")), timeout=15.0)
+        assert lease_epochs(db_url)[its_store] == epochs[its_store]
+        assert workers.serving()[its_store] == "w2"
+        proxy.heal()
+        found = all_stored(db_url, gateways, timeout=60.0)
+        assert found["batches"] == published(gateways)
+        check_sales(found, gateways)
+        assert not any(re.search(r"retired worker w2", workers.log(w)) for w in ("w1", "w3"))
+    finally:
+        workers.close()
+        proxy.stop()
