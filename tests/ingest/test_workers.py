@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,19 +278,35 @@ def test_visits_spread_over_batches_are_each_charged_once_with_their_item_by_thr
     assert held > 0, "the batches did arrive out of order"
 
 
-def test_a_killed_worker_is_replaced_in_seconds_loses_no_batch_and_gets_its_share_back_when_it_returns(
+def test_a_killed_worker_is_replaced_in_seconds_and_one_cut_off_from_the_broker_is_not(
     store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+    tcp_proxy: Callable[[int], TcpProxy],
 ) -> None:
-    """SIGKILL one of three workers: the broker publishes its Last Will at once; another worker retires it (its
-    store's lease is freed and taken, well before the 10 s lease time) and adopts its MQTT session (the broker
-    stops giving the dead worker a share, so every batch published from then on is stored while it is still
-    down). Started again, it finds no session, subscribes and takes its share back."""
-    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=10.0) as workers:
+    """w3's broker connection is cut (a proxy closes it and holds the reconnects): the broker publishes its Last
+    Will, but it still beats in the database, so nobody retires it; it keeps its store and, reconnected, gets
+    what its session queued meanwhile. Then w2 is SIGKILLed: its will comes at once, another worker retires it
+    (its store's lease is freed and taken, well before the 10 s lease time) and adopts its MQTT session (the
+    broker stops giving the dead worker a share, so every batch published from then on is stored while it is
+    still down). Started again, w2 finds no session, subscribes and takes its share back."""
+    proxy = tcp_proxy(store_broker.port)
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=10.0,
+                         mqtt_ports={"w3": proxy.port}) as workers:
         owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
+        traffic(gateways, 30, workers)
+        epochs = lease_epochs(db_url)
+        proxy.black_hole()
+        proxy.cut()
+        assert eventually(lambda: all("the will of worker w3 came" in workers.log(w) for w in ("w1", "w2")))
+        traffic(gateways, 30, workers)
+        assert eventually(lambda: any("w3 lost its broker connection but still beats" in workers.log(w)
+                                      for w in ("w1", "w2")), timeout=15.0)
+        assert lease_epochs(db_url) == epochs and workers.serving() == owners
+        proxy.heal()
+        found = all_stored(db_url, gateways, timeout=60.0)
+        assert found["batches"] == published(gateways)
+
         victim = "w2"
         (its_store,) = [store for store, worker in owners.items() if worker == victim]
-        traffic(gateways, 60, workers)
-        epochs = lease_epochs(db_url)
         workers.kill(victim)
         killed_at = time.monotonic()
         moved = eventually(lambda: lease_epochs(db_url)[its_store] > epochs[its_store], timeout=10.0)
@@ -309,40 +325,7 @@ def test_a_killed_worker_is_replaced_in_seconds_loses_no_batch_and_gets_its_shar
         found = all_stored(db_url, gateways)
         assert found["batches"] == published(gateways)
         check_sales(found, gateways)
+        assert not re.search(r"retired worker w3", workers.log("w1") + workers.log("w2"))
         workers.stop(victim)
         assert workers.stats(victim)["handed_out"] > 0, "the returned worker got no share of the traffic"
         print(f"store moved {moved_s:.1f} s after SIGKILL (lease time 10 s); adopted by {adopters[0]}")
-
-
-def test_a_worker_cut_off_from_the_broker_but_alive_keeps_its_store_and_loses_nothing(
-    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
-) -> None:
-    """Its connection closes (here: the proxy between it and the broker stops), so the broker publishes its Last
-    Will; but it still beats in the database, so nobody retires it: its store stays, and when it reconnects its
-    session gives it what was queued meanwhile."""
-    proxy = TcpProxy(store_broker.port)
-    proxy.start()
-    workers = Workers(store_broker, db_url, files, tmp_path / "workers", lease_ttl_s=10.0,
-                      mqtt_ports={"w2": proxy.port})
-    workers.start_all(3)
-    try:
-        owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
-        (its_store,) = [store for store, worker in owners.items() if worker == "w2"]
-        traffic(gateways, 30, workers)
-        epochs = lease_epochs(db_url)
-        proxy.black_hole()  # its reconnects wait
-        proxy.cut()
-        assert eventually(lambda: all("the will of worker w2 came" in workers.log(w) for w in ("w1", "w3")))
-        traffic(gateways, 30, workers)
-        assert eventually(lambda: any("w2 lost its broker connection but still beats" in workers.log(w)
-                                      for w in ("w1", "w3")), timeout=15.0)
-        assert lease_epochs(db_url)[its_store] == epochs[its_store]
-        assert workers.serving()[its_store] == "w2"
-        proxy.heal()
-        found = all_stored(db_url, gateways, timeout=60.0)
-        assert found["batches"] == published(gateways)
-        check_sales(found, gateways)
-        assert not any(re.search(r"retired worker w2", workers.log(w)) for w in ("w1", "w3"))
-    finally:
-        workers.close()
-        proxy.stop()
