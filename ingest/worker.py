@@ -173,7 +173,8 @@ class IngestWorker:
         self._strays: queue.Queue[tuple[InboundMessage, Callable[[InboundMessage], None]]] = queue.Queue()
         """Messages to hand over, each with how to acknowledge it (the session it came from)."""
         self._gone: queue.Queue[WorkerState] = queue.Queue()
-        """Last Wills of other workers, for the failover thread."""
+        """Other workers' states, for the failover thread: a Last Will, and what settles it (``online`` again,
+        ``stopped``)."""
         self._adoptions: dict[str, Adoption] = {}
         self.started_at = utc_now()
         self.session = ""
@@ -305,9 +306,10 @@ class IngestWorker:
         except ContractError as exc:
             log.warning("worker %s: unusable state of worker %s ignored: %s", self.worker, peer, exc)
             state = None
-        if state is not None and state.state == "offline" and state.worker == peer != self.worker:
-            log.info("worker %s: the will of worker %s came (its run started at %s)", self.worker, peer,
-                     state.started_at.isoformat())
+        if state is not None and state.worker == peer != self.worker:
+            if state.state == "offline":
+                log.info("worker %s: the will of worker %s came (its run started at %s)", self.worker, peer,
+                         state.started_at.isoformat())
             self._gone.put(state)
             self._wake.set()
         self.link.ack(message)
@@ -467,30 +469,48 @@ class IngestWorker:
 
     def _failover_loop(self) -> None:
         """Retire each worker whose Last Will came, once its heartbeat is ``failover_after_s`` old; adopt the
-        session of each one this worker retired. Every worker tries (one wins the row), then plans at once."""
-        pending: dict[str, tuple[WorkerState, float]] = {}
-        """Wills not settled yet: the worker's run, and when to stop waiting for its heartbeat to age."""
+        session of each one this worker retired. Every worker tries (one wins the row), then plans at once.
+
+        A will stays noted until it is settled: the worker retired (by any worker), or back (``online``, a new
+        run), or stopped. A worker that only lost its broker connection still beats: after a few seconds it is
+        looked at only every ``lease_renew_s``, but should it die before it reconnects (no second will comes)
+        its heartbeat stops and it is retired then; a database that does not answer delays a retirement, never
+        cancels it."""
+        pending: dict[str, tuple[WorkerState, float | None, float]] = {}
+        """Wills not settled yet: the worker's run, until when to look at it often (None: past that), and when
+        to look next."""
         patience = 3 * self.settings.failover_after_s + self.settings.lease_renew_s
         while not self._closing.is_set():
             try:
                 state = self._gone.get(timeout=0.05 if pending else 0.5)
-                pending[state.worker] = (state, time.monotonic() + patience)
+                if state.state == "offline":
+                    pending[state.worker] = (state, time.monotonic() + patience, 0.0)
+                else:  # back, or stopped cleanly: whatever will came before is settled
+                    pending.pop(state.worker, None)
             except queue.Empty:
                 pass
-            for peer, (state, until) in list(pending.items()):
+            for peer, (state, until, due) in list(pending.items()):
+                if time.monotonic() < due:
+                    continue
+                failed = False
                 try:
                     settled = self._retire(state)
                 except SQLAlchemyError as exc:
                     self.stats.lease_errors += 1
                     log.warning("worker %s: could not retire worker %s (retrying): %s", self.worker, peer, exc)
-                    settled = False
+                    settled, failed = False, True
                 if settled:
                     del pending[peer]
                     self._wake.set()
-                elif time.monotonic() > until:
-                    del pending[peer]
-                    log.info("worker %s: worker %s lost its broker connection but still beats: not retired",
-                             self.worker, peer)
+                    continue
+                if until is not None and time.monotonic() > until:
+                    until = None
+                    if not failed:
+                        log.info("worker %s: worker %s lost its broker connection but still beats: not retired "
+                                 "while it does (looked at every %.0f s)", self.worker, peer,
+                                 self.settings.lease_renew_s)
+                pending[peer] = (state, until, 0.0 if until is not None else
+                                 time.monotonic() + self.settings.lease_renew_s)
 
     def _retire(self, state: WorkerState) -> bool:
         """Try to retire the run ``state`` names; True once it is retired (by this worker or another) or the

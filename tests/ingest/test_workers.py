@@ -329,3 +329,34 @@ def test_a_killed_worker_is_replaced_in_seconds_and_one_cut_off_from_the_broker_
         workers.stop(victim)
         assert workers.stats(victim)["handed_out"] > 0, "the returned worker got no share of the traffic"
         print(f"store moved {moved_s:.1f} s after SIGKILL (lease time 10 s); adopted by {adopters[0]}")
+
+
+def test_a_worker_cut_off_from_the_broker_that_dies_before_it_reconnects_is_still_replaced(
+    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+    tcp_proxy: Callable[[int], TcpProxy],
+) -> None:
+    """w3's broker connection is cut: its will comes, but it still beats, so nobody retires it. Then it is
+    SIGKILLed while still cut off: no second will comes (the broker sent the only one). Its heartbeat stops, so
+    it is retired and its session adopted all the same: its store moves well before the 30 s lease time, and
+    what the broker queued for it while it was cut off is stored while it is still down."""
+    proxy = tcp_proxy(store_broker.port)
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=30.0,
+                         mqtt_ports={"w3": proxy.port}) as workers:
+        owners = workers.wait_owned(["w1", "w2", "w3"], STORES)
+        (its_store,) = [store for store, worker in owners.items() if worker == "w3"]
+        epochs = lease_epochs(db_url)
+        proxy.black_hole()
+        proxy.cut()
+        assert eventually(lambda: any("w3 lost its broker connection but still beats" in workers.log(w)
+                                      for w in ("w1", "w2")), timeout=15.0)
+        traffic(gateways, 30, workers)  # the broker queues w3's share in its session
+        workers.kill("w3")
+        killed_at = time.monotonic()
+        moved = eventually(lambda: lease_epochs(db_url)[its_store] > epochs[its_store], timeout=20.0)
+        moved_s = time.monotonic() - killed_at
+        assert moved, f"store {its_store} of the killed worker did not move within 20 s (lease time 30 s)"
+        found = all_stored(db_url, gateways, timeout=20.0)
+        assert found["batches"] == published(gateways), "batches wait in the dead worker's session"
+        adopters = [w for w in ("w1", "w2") if "adopted worker w3's session" in workers.log(w)]
+        assert len(adopters) == 1, {w: workers.log(w)[-2000:] for w in ("w1", "w2")}
+        print(f"store moved {moved_s:.1f} s after SIGKILL of the cut-off worker (lease time 30 s)")
