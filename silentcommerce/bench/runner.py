@@ -165,8 +165,8 @@ def _scaling(report: Report, rig: BenchRig, stores: ScalingStores, options: Benc
         report.add("scaling", f"{label}: lost", run.lost, target=NONE_TARGET)
         report.add("scaling", f"{label}: duplicated", run.duplicated, target=NONE_TARGET)
         report.add("scaling", f"{label}: handed over", round(run.handed_over_share * 100, 1), "%",
-                   note=f"{run.handed_over} messages for {run.published_batches} batches reached a worker "
-                        f"without their store")
+                   note=f"{run.handed_over} messages for {run.published_batches} batches went through "
+                        f"ingest_handoff (strays, and own messages parked by the reorder stage)")
         report.add("scaling", f"{label}: cores busy", round(run.total_cores, 2), "cores",
                    note=" · ".join(f"{name} {run.cores(name):.2f}" for name in CPU_CLASSES))
         report.add("scaling", f"{label}: CPU per read", round(sum(map(run.us_per_read, CPU_CLASSES)), 1), "µs",

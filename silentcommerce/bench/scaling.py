@@ -85,9 +85,9 @@ class ScalingRun(FeedResult):
     workers: int
     stores: int
     handed_over: int
-    """Messages written to ``ingest_handoff`` from the traffic's start to the end of the drain because they
-    reached a worker that did not own their store (the gateways' births before the leases were taken are
-    not counted)."""
+    """Messages written to ``ingest_handoff`` from the traffic's start to the end of the drain: those that
+    reached a worker that did not own their store, and the owner's own messages parked there while the reorder
+    stage waited for an earlier ``seq`` (the gateways' births before the leases were taken are not counted)."""
     ready_s: float
     """From starting the workers to every gateway online and the leases spread."""
     leases: dict[str, int] = field(default_factory=dict)
