@@ -16,8 +16,10 @@ had in flight. The adoption
    session: an acknowledgement belongs to the session that received the message), for the owners to take
    like any stray; a message the dead worker had stored but not acknowledged arrives again and is known by
    its ``(gateway, seq)``;
-3. once nothing came for ``quiet_s`` and everything taken is acknowledged, disconnects with session expiry 0:
-   the broker forgets the session.
+3. once everything taken is acknowledged and nothing came for ``quiet_s`` since the last message or
+   acknowledgement (the broker sends what it queued beyond its in-flight window only as acknowledgements reach
+   it, and a slow hand-over may take longer than ``quiet_s``), disconnects with session expiry 0: the broker
+   forgets the session.
 
 If the dead worker comes back meanwhile (same id), its connect takes the session over and the broker drops
 the adoption's connection. The adoption never reconnects (that would take the session back, and so on): it
@@ -90,6 +92,7 @@ class Adoption:
         self.link.ack(message)
         with self._lock:
             self.acked += 1
+            self._last = time.monotonic()  # the broker sends what it queued beyond its window only now
 
     def _settled(self, quiet_s: float) -> bool:
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,11 +20,12 @@ from sqlalchemy import func, select
 
 from contract.payloads import ReadsBatch, TagRead, encode
 from contract.topics import gateway_topic, shared
+from ingest.adoption import Adoption
 from ingest.db import schema as t
 from ingest.db.engine import make_engine
 from ingest.service import subscriptions
 from silentcommerce.broker import INGEST_USER, gateway_user
-from silentcommerce.mqtt import MqttLink
+from silentcommerce.mqtt import InboundMessage, MqttLink
 from tests.faults.harness import item_epc
 from tests.fixtures.broker import RunningBroker
 from tests.fixtures.proxy import TcpProxy
@@ -228,6 +230,41 @@ def test_the_shared_subscription_is_allowed_for_ingest_and_nobody_else(store_bro
     finally:
         for link in (ingest, spy, gateway.link):
             link.stop()
+
+
+def test_an_adoption_does_not_end_the_session_right_after_a_slow_hand_over(store_broker: RunningBroker) -> None:
+    """The hand-over of what an adopted session gives is a database write. When it takes longer than the quiet
+    time, the broker sends the session's next queued messages (beyond its in-flight window) only once the
+    acknowledgements reach it: the adoption must wait the quiet time after them too, or it ends the session
+    (and the broker drops what it still queued) in the moment before they come."""
+    dead = MqttLink(store_broker.settings(INGEST_USER, "ingest-worker-dead", session_expiry_s=600),
+                    subscriptions=[(shared("ingest", f), 1) for f, _ in subscriptions()])
+    dead.start()
+    assert dead.wait_connected(10)
+    time.sleep(0.3)
+    dead.stop()  # no clean end of the session: the broker queues the worker's share
+    gateway = StoreGateway(store_broker, "shop-a")
+    gateway.shelf()
+    taken: list[InboundMessage] = []
+    acked = threading.Event()
+
+    def slow_hand_over(message: InboundMessage, ack: Callable[[InboundMessage], None]) -> None:
+        taken.append(message)
+        threading.Timer(2.5, lambda: (ack(message), acked.set())).start()
+
+    adoption = Adoption("dead", "ingest-worker-dead", store_broker.settings(INGEST_USER, "", session_expiry_s=600),
+                        [shared("ingest", f) for f, _ in subscriptions()], slow_hand_over, threading.Event(),
+                        quiet_s=2.0)
+    try:
+        adoption.start()
+        assert acked.wait(15), "the queued batch was not handed over"
+        time.sleep(0.3)
+        assert adoption.running, "the session was ended at the moment the slow hand-over was acknowledged"
+        assert eventually(lambda: not adoption.running, 10)
+        assert adoption.ended_session and (adoption.received, adoption.acked) == (1, 1) and len(taken) == 1
+    finally:
+        adoption.link.stop()
+        gateway.link.stop()
 
 
 def test_three_workers_share_three_stores_and_store_every_batch_once(
