@@ -473,7 +473,7 @@ class IngestWorker:
 
         A will stays noted until it is settled: the worker retired (by any worker), or back (``online``, a new
         run), or stopped. A worker that only lost its broker connection still beats: after a few seconds it is
-        looked at only every ``lease_renew_s``, but should it die before it reconnects (no second will comes)
+        looked at only every ``failover_after_s``, but should it die before it reconnects (no second will comes)
         its heartbeat stops and it is retired then; a database that does not answer delays a retirement, never
         cancels it."""
         pending: dict[str, tuple[WorkerState, float | None, float]] = {}
@@ -507,10 +507,10 @@ class IngestWorker:
                     until = None
                     if not failed:
                         log.info("worker %s: worker %s lost its broker connection but still beats: not retired "
-                                 "while it does (looked at every %.0f s)", self.worker, peer,
-                                 self.settings.lease_renew_s)
+                                 "while it does (looked at every %g s)", self.worker, peer,
+                                 self.settings.failover_after_s)
                 pending[peer] = (state, until, 0.0 if until is not None else
-                                 time.monotonic() + self.settings.lease_renew_s)
+                                 time.monotonic() + self.settings.failover_after_s)
 
     def _retire(self, state: WorkerState) -> bool:
         """Try to retire the run ``state`` names; True once it is retired (by this worker or another) or the

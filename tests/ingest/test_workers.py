@@ -394,6 +394,6 @@ def test_a_worker_cut_off_from_the_broker_that_dies_before_it_reconnects_is_stil
         assert moved, f"store {its_store} of the killed worker did not move within 20 s (lease time 30 s)"
         found = all_stored(db_url, gateways, timeout=20.0)
         assert found["batches"] == published(gateways), "batches wait in the dead worker's session"
-        adopters = [w for w in ("w1", "w2") if "adopted worker w3's session" in workers.log(w)]
+        adopters = eventually(lambda: [w for w in ("w1", "w2") if "adopted worker w3's session" in workers.log(w)])
         assert len(adopters) == 1, {w: workers.log(w)[-2000:] for w in ("w1", "w2")}
         print(f"store moved {moved_s:.1f} s after SIGKILL of the cut-off worker (lease time 30 s)")
