@@ -276,7 +276,8 @@ class StoreEngine:
             basket.lines.pop(tag, None)
 
     def mark_returned(self, tag: str, at: datetime | None = None, sku: str | None = None) -> list[Decision]:
-        """The sold item came back into stock: it may be bought again, and guards the exit again.
+        """The sold item came back into stock: it may be bought again, and guards the exit again (the gate
+        pass it left by is over, so carrying it out again is a new pass).
 
         ``at``: when (default: the newest time the engine has seen). Returns ``ItemReturned`` and the
         ``DisallowTags`` for the gateways; nothing if the item was not sold."""
@@ -285,6 +286,7 @@ class StoreEngine:
         self._sold.discard(tag)
         self._watch.returned(tag)
         when = at or self._latest or datetime.min
+        self._gates.returned(tag, when)  # carried out again, it is a new pass through the gate
         return [ItemReturned(tag, sku, when), DisallowTags((tag,), "returned")]
 
     def sold_tags(self) -> frozenset[str]:

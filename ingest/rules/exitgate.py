@@ -15,6 +15,9 @@ The rule, per gate and tag:
   last inner read before it. Decided on ``read.at`` values, not arrival order, so a batch that arrives
   reordered decides the same. Outer then inner (entering), one zone only (dwelling), too slow a walk-out:
   no departure.
+* **Return.** A sold item brought back into the store (:meth:`ExitGateDetector.returned`) ends its pass: a read
+  after the return starts a new pass (carried out again, it departs again), and a read from before it
+  decides nothing.
 * **Chatter.** Stock displayed beside the door is read again and again. Each ``window_s`` slot in which the
   gate hears a tag is one *gate presence*; a tag with more than ``chatter_limit`` presences within
   ``chatter_window_s`` is static stock and never departs while that lasts.
@@ -112,6 +115,8 @@ class _TagState:
     last_at: datetime
     presences: deque[datetime]
     current: _Pass | None = None
+    returned_at: datetime | None = None
+    """When the item last came back into the store (a return): its reads up to then decide nothing."""
 
 
 def _check(gates: list[ExitGate]) -> None:
@@ -189,6 +194,17 @@ class ExitGateDetector:
                 break
             del self._tags[key]
 
+    def returned(self, tag: str, at: datetime) -> None:
+        """The item came back into the store at ``at`` (a return): the pass it left by is over."""
+        for gate in self._gates:
+            state = self._tags.get((gate.name, tag))
+            if state is None:
+                continue
+            if state.returned_at is None or at > state.returned_at:
+                state.returned_at = at
+            if state.current is not None and state.current.last_at <= at:
+                state.current = None
+
     # -- internals -------------------------------------------------------------------------------
 
     def _observe(self, gate: ExitGate, role: Role, read: GateRead) -> Departure | None:
@@ -207,6 +223,8 @@ class ExitGateDetector:
             state.presences.append(read.at)
         if read.at > state.last_at:
             state.last_at = read.at
+        if state.returned_at is not None and read.at <= state.returned_at:
+            return None  # from before the item came back into the store
         # the pass this read belongs to
         current = state.current
         if current is None or read.at > current.last_at + window:

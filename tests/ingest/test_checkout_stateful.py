@@ -706,3 +706,29 @@ def test_a_gate_does_not_count_a_redelivered_read_twice() -> None:
     outer = sighting(MILK, GATE.outer, at(1.5), count=1, first=at(1))
     out = [d for s in (inner, outer, inner, outer) for d in engine.observe(s)]
     assert not [d for d in out if isinstance(d, TheftAlarm)]
+
+
+def test_a_returned_item_carried_out_again_soon_after_its_paid_pass_sounds_the_alarm() -> None:
+    """(Both gate machines' shrunk failure, seed 98.) Ada pays for her milk and walks out through the gate;
+    at the service desk it is returned, and Bob carries it out again two seconds after its paid pass. The
+    second pass is a new one (the return ended the first): it sounds the alarm, or is the edge's departure."""
+    for edge_exits in (set(), {GATE.name}):
+        engine = StoreEngine(ZONES, PRODUCTS, SETTINGS, exits=(GATE,), edge_exits=edge_exits)
+        out: list[Decision] = []
+        for s in (sighting(ADA, "lane-1", at(1)), sighting(MILK, "lane-1", at(1.5), count=SETTINGS.min_reads),
+                  sighting(ADA, "lane-1", at(2), "left", first=at(1))):
+            out += engine.observe(s)
+        out += engine.tick(at(2 + SETTINGS.settle_time_s))
+        assert sales_of(out) == {"M-1001": [MILK]}
+        paid_out = at(10)
+        passes = [sighting(MILK, GATE.inner, paid_out, first=paid_out),
+                  sighting(MILK, GATE.outer, paid_out + timedelta(seconds=0.8), first=paid_out)]
+        out = [d for s in passes for d in engine.observe(s)]
+        out += engine.mark_returned(MILK, at(11), "MILK")
+        again = at(12)
+        out += [d for s in (sighting(MILK, GATE.inner, again, first=again),
+                            sighting(MILK, GATE.outer, again + timedelta(seconds=0.8), first=again))
+                for d in engine.observe(s)]
+        alarms = [d for d in out if isinstance(d, TheftAlarm | Departure)]
+        assert [(type(d), d.tag, d.at) for d in alarms] == [
+            (Departure if edge_exits else TheftAlarm, MILK, again + timedelta(seconds=0.8))], alarms
