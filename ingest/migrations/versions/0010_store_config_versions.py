@@ -37,5 +37,6 @@ def downgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_config_version'))
     )
     op.execute("INSERT INTO config_version (id, version, updated_at) "
-               "SELECT 1, SUM(version), MAX(updated_at) FROM store_config_versions HAVING COUNT(*) > 0")
+               "SELECT 1, total, newest FROM (SELECT SUM(version) AS total, MAX(updated_at) AS newest "
+               "FROM store_config_versions) AS versions WHERE total IS NOT NULL")  # no row for no store
     op.drop_table('store_config_versions')
