@@ -391,10 +391,11 @@ class IngestService:
                                        missing=state.missing, exits=self.store_file.exit_gates(),
                                        edge_exits=self.store_file.edge_exits(), keep_gate_reads=True)
             memory = self._engine.gate_memory
+            replay = gate_reads.load(conn, self.store, memory) if memory else []
             self._engine.restore(
-                visits=state.visits, baskets=state.baskets,
-                gate_reads=gate_reads.load(conn, self.store, memory) if memory else (),
+                visits=state.visits, baskets=state.baskets, gate_reads=replay,
                 alarms=gate_reads.recent_alarms(conn, self.store, at),
+                returns=gate_reads.recent_returns(conn, self.store, min(r.at for r in replay)) if replay else None,
                 committed=state.committed, at=at)
             self._resolver = TagResolver(state.zones, state.products.values(), state.bindings)
         else:

@@ -57,6 +57,16 @@ def prune(conn: Connection, store: str, now: datetime, memory: timedelta) -> int
     return conn.execute(delete(g).where(g.c.store == store, g.c.at < now - memory - PRUNE_MARGIN)).rowcount
 
 
+def recent_returns(conn: Connection, store: str, since: datetime) -> dict[str, datetime]:
+    """Tag -> the time of the item's newest return at or after ``since`` (a return ends the gate pass the item
+    left by: replayed at a restore, that pass must not swallow the item's next one)."""
+    line, tx = t.transaction_lines, t.transactions
+    return {tag: at for tag, at in conn.execute(
+        select(line.c.tag, func.max(line.c.returned_at)).join(tx, tx.c.id == line.c.transaction_id)
+        .where(tx.c.store == store, line.c.returned_at >= since).group_by(line.c.tag)
+        .order_by(func.max(line.c.returned_at).desc()).limit(ALARMS_MAX))}
+
+
 def recent_alarms(conn: Connection, store: str, now: datetime) -> dict[str, datetime]:
     """Tag -> the time of the newest exit alarm ingest raised for it within :data:`ALARM_LOOKBACK` before ``now``
     (the gateways' own alarms left out)."""

@@ -193,6 +193,7 @@ class StoreEngine:
 
     def restore(self, *, visits: Iterable[OpenVisit] = (), baskets: Iterable[OpenBasket] = (),
                 gate_reads: Iterable[GateRead] = (), alarms: Mapping[str, datetime] | None = None,
+                returns: Mapping[str, datetime] | None = None,
                 committed: Iterable[CommittedBasket] = (), at: datetime) -> None:
         """Take back the open visits, uncommitted baskets, recent commits, gate reads and recent alarms the
         database holds, at a restart at ``at``.
@@ -218,6 +219,8 @@ class StoreEngine:
         detector, so a pass under way goes on: its outer half after the restart completes it. A departure the
         replay completes decides nothing: the batch that completed it was stored with its effects, so the
         previous run acted on it already. ``alarms`` (tag -> newest alarm) keep ``alarm_repeat_s`` across it.
+        ``returns`` (tag -> newest return, of the items in stock again) end the replayed passes they ended before
+        the restart (see :meth:`mark_returned`): the item carried out again is a new pass.
         """
         self._restored_at = at if self._restored_at is None else max(self._restored_at, at)
         for done in committed:
@@ -231,6 +234,9 @@ class StoreEngine:
         for heard in gate_reads:
             if self._first_report(heard):
                 self._gates.observe(heard)  # a departure completed here was decided before the restart
+        for tag, returned in (returns or {}).items():
+            if tag not in self._sold:
+                self._gates.returned(tag, returned)
         for tag, alarmed in (alarms or {}).items():
             last = self._last_alarm.get(tag)
             if last is None or alarmed > last:

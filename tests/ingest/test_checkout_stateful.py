@@ -5,7 +5,7 @@ lane when, which items physically passed the exit — and feeds the pure engine 
 report: strong reads, weak stray reads, single glimpses, duplicates, reordered delivery (a bounded buffer
 of pending sightings released in random order), restarts (a new engine built from what ingest reloads from
 its database: the sold items, the items' last zones, the open visits, the uncommitted and the recently
-committed baskets, the reads fed to the exit gates and the recent alarms), returns and time passing.
+committed baskets, the reads fed to the exit gates, the recent alarms and returns), returns and time passing.
 
 Reordering is bounded by the walk to the exit: what the lanes reported is delivered before the same
 items' exit reads (a member needs longer to reach the door than a batch needs to reach ingest). After a
@@ -37,6 +37,7 @@ from ingest.rules.model import (
     BasketChanged,
     Decision,
     ItemMoved,
+    ItemReturned,
     Product,
     ReadEvent,
     RuleSettings,
@@ -174,6 +175,8 @@ class Checkout(RuleBasedStateMachine):
         """The reads fed to the gates, as ingest stores them (and replays on a restart)."""
         self.alarmed: dict[str, datetime] = {}
         """Each tag's newest theft alarm, as ingest stores them (and loads on a restart)."""
+        self.returned_at: dict[str, datetime] = {}
+        """Each tag's newest return, as ingest stores it (and loads on a restart)."""
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -478,8 +481,10 @@ class Checkout(RuleBasedStateMachine):
         newest = max((r.at for r in self.gate_reads), default=self.now)
         self.gate_reads = [r for r in self.gate_reads if r.at >= newest - self.engine.gate_memory]
         since = self.now - ALARM_LOOKBACK
+        oldest = min((r.at for r in self.gate_reads), default=self.now)
         self.engine.restore(gate_reads=self.gate_reads, at=self.now,
-                            alarms={tag: at for tag, at in self.alarmed.items() if at >= since})
+                            alarms={tag: at for tag, at in self.alarmed.items() if at >= since},
+                            returns={tag: at for tag, at in self.returned_at.items() if at >= oldest})
         self.delivered = []
         self.incarnation += 1
 
@@ -497,6 +502,7 @@ class Checkout(RuleBasedStateMachine):
         item = data.draw(st.sampled_from(list(self.returnable())))
         self.position += 1
         self.record(self.engine.mark_returned(item.tag, self.now, ITEMS[item.tag]), None)
+        self.returned_at[item.tag] = self.now
         # a return comes long after the sale: the reads of that visit are not delivered again
         self.delivered = [s for s in self.delivered if s.tag != item.tag]
         item.life += 1
@@ -732,3 +738,26 @@ def test_a_returned_item_carried_out_again_soon_after_its_paid_pass_sounds_the_a
         alarms = [d for d in out if isinstance(d, TheftAlarm | Departure)]
         assert [(type(d), d.tag, d.at) for d in alarms] == [
             (Departure if edge_exits else TheftAlarm, MILK, again + timedelta(seconds=0.8))], alarms
+
+
+def test_a_returned_item_carried_out_again_soon_after_its_paid_pass_sounds_the_alarm_across_a_restart() -> None:
+    """As above, with ingest restarting between the return and the second pass: the replayed paid pass ends at
+    the stored return, so it does not swallow the second one."""
+    first = StoreEngine(ZONES, PRODUCTS, SETTINGS, exits=(GATE,), keep_gate_reads=True)
+    for s in (sighting(ADA, "lane-1", at(1)), sighting(MILK, "lane-1", at(1.5), count=SETTINGS.min_reads),
+              sighting(ADA, "lane-1", at(2), "left", first=at(1))):
+        first.observe(s)
+    assert sales_of(first.tick(at(2 + SETTINGS.settle_time_s))) == {"M-1001": [MILK]}
+    paid_out = at(10)
+    for s in (sighting(MILK, GATE.inner, paid_out, first=paid_out),
+              sighting(MILK, GATE.outer, paid_out + timedelta(seconds=0.8), first=paid_out)):
+        first.observe(s)
+    returned = first.mark_returned(MILK, at(11), "MILK")
+    engine = StoreEngine(ZONES, PRODUCTS, SETTINGS, exits=(GATE,))
+    engine.restore(gate_reads=first.take_gate_reads(), returns={d.tag: d.at for d in returned
+                                                                 if isinstance(d, ItemReturned)}, at=at(11.5))
+    again = at(12)
+    out = [d for s in (sighting(MILK, GATE.inner, again, first=again),
+                       sighting(MILK, GATE.outer, again + timedelta(seconds=0.8), first=again))
+           for d in engine.observe(s)]
+    assert [(d.tag, d.at) for d in out if isinstance(d, TheftAlarm)] == [(MILK, again + timedelta(seconds=0.8))]

@@ -87,3 +87,20 @@ def test_recent_alarms_are_ingests_own_exit_alarms_newest_per_tag(db: Engine) ->
     with db.connect() as conn:
         assert gate_reads.recent_alarms(conn, "s1", NOW) == {
             CAP: NOW + timedelta(seconds=20), SCARF: NOW + timedelta(seconds=15)}
+
+
+def test_recent_returns_are_the_stores_newest_return_per_tag_since_a_time(db: Engine) -> None:
+    def sale(tx_id: str, store: str, *lines: tuple[str, float | None]) -> None:
+        conn.execute(insert(t.transactions), [{"id": tx_id, "store": store, "member": "M-1", "lane": "lane-1",
+                                               "total": "1.00", "trigger": "settle", "at": NOW}])
+        conn.execute(insert(t.transaction_lines), [
+            {"transaction_id": tx_id, "tag": tag, "sku": "CAP", "name": "Cap", "unit_price": "1.00",
+             "returned_at": None if back is None else NOW + timedelta(seconds=back)} for tag, back in lines])
+
+    with db.begin() as conn:
+        sale("tx-1", "s1", (CAP, 10), (SCARF, -100))
+        sale("tx-2", "s1", (CAP, 20))
+        sale("tx-3", "s1", (CAP, None), ("EPC:KEPT", None))
+        sale("tx-4", "s2", ("EPC:OTHER", 15))
+    with db.connect() as conn:
+        assert gate_reads.recent_returns(conn, "s1", NOW) == {CAP: NOW + timedelta(seconds=20)}
