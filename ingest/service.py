@@ -384,7 +384,9 @@ class IngestService:
         decisions: list[Decision] = []
         self._zone_types = {name: zone.type for name, zone in state.zones.items()}
         if first or self._engine is None or self._resolver is None:
-            settings: RuleSettings = self.store_file.rule_settings()
+            # a committed basket is remembered as long as a late batch is still asked for (as restored above)
+            settings: RuleSettings = dataclasses.replace(self.store_file.rule_settings(),
+                                                         committed_memory_s=self.settings.gap_give_up_s)
             self._engine = StoreEngine(state.zones, state.products, settings, sold=state.sold,
                                        locations=state.locations,
                                        inventory=self.store_file.inventory_settings(), stock=state.stock,

@@ -37,6 +37,9 @@ class Presence:
     """``first_seen`` of the card session: names the basket."""
     last_at: datetime
     evidence: Evidence
+    paid: bool = False
+    """Its basket committed while the card stayed (at the exit): no item joins a basket of it again, however
+    long the card stays (the engine forgets committed ids after ``committed_memory_s``)."""
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ def check_settings(settings: RuleSettings) -> None:
             ("visit_timeout_s", settings.visit_timeout_s, settings.visit_timeout_s > 0, "> 0"),
             ("alarm_repeat_s", settings.alarm_repeat_s, settings.alarm_repeat_s >= 0, ">= 0"),
             ("leave_together_s", settings.leave_together_s, settings.leave_together_s >= 0, ">= 0"),
+            ("committed_memory_s", settings.committed_memory_s, settings.committed_memory_s >= 0, ">= 0"),
             ("min_rssi", settings.min_rssi, math.isfinite(settings.min_rssi), "a finite number"),
         )
         if not ok

@@ -37,6 +37,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -124,7 +125,10 @@ class StoreEngine:
         """(lane, member) -> the member's uncommitted basket in that lane (open or settling)."""
         self._member_lanes: dict[str, dict[str, Basket]] = {}
         self._basket_of_item: dict[str, Basket] = {}
-        self._committed: set[str] = set()
+        self._committed: OrderedDict[str, datetime] = OrderedDict()
+        """Id -> commit time of the baskets committed in the last ``committed_memory_s``, oldest first (a
+        basket commits once); :meth:`tick` forgets the older ones."""
+        self._committed_memory = timedelta(seconds=settings.committed_memory_s)
         self._settling: list[tuple[datetime, int, Basket]] = []
         self._order = itertools.count()
         self._start_locations: Mapping[str, str] = locations if locations is not None else {}
@@ -179,6 +183,7 @@ class StoreEngine:
         """Let time pass to ``now``: baskets whose settle time has come commit; idle visits time out."""
         out: list[Decision] = []
         self._settle_due(now, out)
+        self._forget_committed(now - self._committed_memory)
         out.extend(self._inventory.tick(now))
         out.extend(self._visits.expire(now))
         self._gates.tick(now)
@@ -190,6 +195,20 @@ class StoreEngine:
             horizon = now - self._alarm_repeat
             self._last_alarm = {tag: at for tag, at in self._last_alarm.items() if at > horizon}
         return out
+
+    def _forget_committed(self, horizon: datetime) -> None:
+        """Forget the basket ids committed at or before ``horizon``, from the oldest end (amortised O(1)); an
+        id remembered out of order (an older commit after a newer one) waits for the ones before it."""
+        committed = self._committed
+        while committed:
+            if committed[next(iter(committed))] > horizon:
+                return
+            committed.popitem(last=False)
+
+    def _remember_committed(self, bid: str, at: datetime) -> None:
+        known = self._committed.get(bid)
+        if known is None or at > known:
+            self._committed[bid] = at
 
     def restore(self, *, visits: Iterable[OpenVisit] = (), baskets: Iterable[OpenBasket] = (),
                 gate_reads: Iterable[GateRead] = (), alarms: Mapping[str, datetime] | None = None,
@@ -224,7 +243,7 @@ class StoreEngine:
         """
         self._restored_at = at if self._restored_at is None else max(self._restored_at, at)
         for done in committed:
-            self._committed.add(done.basket_id)
+            self._remember_committed(done.basket_id, done.at)
             self._card_left(done.lane, done.member, done.at - self._settle if done.trigger == "settle" else done.at)
         for visit in visits:
             self._visits.restore(visit.member, visit.opened_at, max(visit.opened_at, at))
@@ -303,6 +322,11 @@ class StoreEngine:
         return tag in self._sold
 
     # -- views -----------------------------------------------------------------------------------
+
+    @property
+    def remembered_commits(self) -> int:
+        """How many committed baskets' ids the engine remembers (those of the last ``committed_memory_s``)."""
+        return len(self._committed)
 
     def lane_view(self, lane: str) -> LaneView:
         """Who is in the lane, whether it is held, and the uncommitted baskets there (priced now)."""
@@ -507,7 +531,7 @@ class StoreEngine:
         basket = self._baskets.get((lane.name, presence.member))
         if basket is None:
             bid = basket_id(lane.name, presence.member, presence.since)
-            if bid in self._committed:
+            if presence.paid or bid in self._committed:
                 return  # a replay of a card session whose basket is already paid for
             basket = Basket(bid, presence.member, s.zone, presence.evidence.gateway, presence.since,
                             evidence=[presence.evidence])
@@ -684,7 +708,11 @@ class StoreEngine:
             self._basket_of_item.pop(tag, None)
         if not basket.lines or basket.basket_id in self._committed:
             return
-        self._committed.add(basket.basket_id)
+        self._remember_committed(basket.basket_id, at)
+        lane = self._lanes.get(basket.lane.name)
+        presence = lane.present.get(basket.member) if lane is not None else None
+        if presence is not None and presence.since == basket.opened_at:
+            presence.paid = True
         lines = price_lines(basket, self._products)
         total = total_of(lines)
         for line in lines:

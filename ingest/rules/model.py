@@ -62,6 +62,10 @@ class RuleSettings:
     leave_together_s: float = 2.0
     """An item put back at most this long before its member's card left the lane left *with* the member
     (they walked out together): it is restored to the basket when the basket freezes."""
+    committed_memory_s: float = 3600.0
+    """How long a committed basket's id is remembered (after its commit), so a repeat of its card session (a
+    duplicate or late delivery) commits nothing again. Ingest sets it to its ``gap_give_up_s``: no later
+    delivery reaches it, and it is how far back a restart takes back the committed baskets."""
 
 
 @dataclass(frozen=True, slots=True)

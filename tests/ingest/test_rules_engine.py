@@ -310,6 +310,37 @@ def test_replaying_the_same_reads_after_the_commit_charges_nobody_twice() -> Non
     assert not of(TransactionCommitted, again) and not of(BasketChanged, again)
 
 
+def test_a_repeat_within_the_commit_memory_charges_nobody_again_even_for_returned_items() -> None:
+    eng = engine(committed_memory_s=60)
+    first = run(eng, [*ada_buys_three(), t(30)])
+    for tag in (MILK, BREAD, COFFEE):
+        eng.mark_returned(tag, at=t(40))  # returned at the desk: only the paid card session keeps them out
+    again = run(eng, [t(80), *ada_buys_three(), t(83), t(90)])  # a late redelivery 56 s after the commit
+    assert len(of(TransactionCommitted, first)) == 1
+    assert not of(TransactionCommitted, again) and not of(BasketChanged, again)
+
+
+def test_a_card_left_in_the_lane_after_an_exit_commit_is_not_charged_again_after_the_commit_memory() -> None:
+    eng = engine(committed_memory_s=60)
+    first = run(eng, [read(ADA, "entrance", 0), read(ADA, "lane-1", 10), read(MILK, "lane-1", 11),
+                      read(MILK, "exit", 15)])  # the item carried out commits the basket; the card stays
+    later = run(eng, [t(20), read(ADA, "lane-1", 50), t(100), read(ADA, "lane-1", 110), read(BREAD, "lane-1", 111),
+                      read(ADA, "lane-1", 120, "left", first=10), t(130)])
+    assert len(of(TransactionCommitted, first)) == 1
+    assert not of(TransactionCommitted, later) and not of(BasketChanged, later)
+
+
+def test_a_store_that_runs_for_long_remembers_only_the_recent_commits() -> None:
+    eng = engine(committed_memory_s=300)
+    for n in range(50):  # one sale every 100 s, each item returned and sold again
+        base = 100.0 * n
+        out = run(eng, [read(ADA, "lane-1", base), read(MILK, "lane-1", base + 1),
+                        read(ADA, "lane-1", base + 5, "left", first=base), t(base + 10)])
+        assert len(of(TransactionCommitted, out)) == 1
+        eng.mark_returned(MILK, at=t(base + 20))
+    assert eng.remembered_commits <= 4  # the sales of the last 300 s, not all 50
+
+
 def test_a_restarted_engine_knows_what_was_sold() -> None:
     eng = StoreEngine(ZONES, PRODUCTS, sold=[MILK, BREAD, COFFEE])
     out = run(eng, [*ada_buys_three(), t(30), read(MILK, "exit", 31)])
@@ -420,7 +451,7 @@ def test_mark_sold_and_returned_follow_the_database() -> None:
 @pytest.mark.parametrize(
     ("settings", "names"),
     [({"min_reads": 0}, "min_reads"), ({"settle_time_s": -1}, "settle_time_s"),
-     ({"min_rssi": float("nan")}, "min_rssi")],
+     ({"min_rssi": float("nan")}, "min_rssi"), ({"committed_memory_s": -1}, "committed_memory_s")],
 )
 def test_unusable_settings_are_refused_with_their_name(settings: dict[str, float], names: str) -> None:
     with pytest.raises(RulesError, match=names):
