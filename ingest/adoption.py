@@ -25,6 +25,13 @@ If the dead worker comes back meanwhile (same id), its connect takes the session
 the adoption's connection. The adoption never reconnects (that would take the session back, and so on): it
 ends quietly and leaves the rest to the worker; what it took and did not acknowledge, the broker gives the
 worker again.
+
+An attempt that fails (no connection within ``connect_timeout_s``, or an error) is tried again after
+``retry_s``, twice as long after each further failure (at most ``retry_max_s``), logged and counted
+(``on_retry``), until one drains the session, the dead worker runs again (``back()``: its state says
+``online`` for a newer run; it takes its session back itself), or the adopting worker stops. Without that,
+the broker would go on routing a share of every store's traffic into the dead session until the dead
+worker returns.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from silentcommerce.mqtt import InboundMessage, MqttLink, MqttSettings
 
@@ -53,7 +61,9 @@ class Adoption:
 
     def __init__(self, peer: str, session: str, mqtt: MqttSettings, filters: Sequence[str],
                  hand_over: Callable[[InboundMessage, Ack], None], closing: threading.Event, *, quiet_s: float = 0.5, quiet_max_s: float = 5.0,
-                 connect_timeout_s: float = 5.0, on_done: Callable[[Adoption], None] = lambda adoption: None) -> None:
+                 connect_timeout_s: float = 5.0, on_done: Callable[[Adoption], None] = lambda adoption: None,
+                 retry_s: float = 1.0, retry_max_s: float = 30.0, back: Callable[[], bool] = lambda: False,
+                 on_retry: Callable[[], None] = lambda: None) -> None:
         self.peer = peer
         self.filters = list(filters)
         self.received = 0
@@ -66,10 +76,16 @@ class Adoption:
         self._quiet_max_s = quiet_max_s
         self._connect_timeout_s = connect_timeout_s
         self._on_done = on_done
+        self._retry_s = retry_s
+        self._retry_max_s = retry_max_s
+        self._back = back
+        self._on_retry = on_retry
+        self.retries = 0
+        """Attempts that failed and were tried again."""
         self._lock = threading.Lock()
         self._last = time.monotonic()
-        self.link = MqttLink(dataclasses.replace(mqtt, client_id=session), on_message=self._take,
-                             manual_ack=True, reconnect=False)
+        self._mqtt = dataclasses.replace(mqtt, client_id=session)
+        self.link = self._new_link()
         self._thread = threading.Thread(target=self._run, name=f"adopt-{peer}", daemon=True)
 
     def start(self) -> None:
@@ -82,14 +98,14 @@ class Adoption:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def _take(self, message: InboundMessage) -> None:
+    def _take(self, link: MqttLink, message: InboundMessage) -> None:
         with self._lock:
             self.received += 1
             self._last = time.monotonic()
-        self._hand_over(message, self._ack)
+        self._hand_over(message, partial(self._ack, link))
 
-    def _ack(self, message: InboundMessage) -> None:
-        self.link.ack(message)
+    def _ack(self, link: MqttLink, message: InboundMessage) -> None:
+        link.ack(message)
         with self._lock:
             self.acked += 1
             self._last = time.monotonic()  # the broker sends what it queued beyond its window only now
@@ -98,22 +114,48 @@ class Adoption:
         with self._lock:
             return self.acked == self.received and time.monotonic() - self._last >= quiet_s
 
+    def _new_link(self) -> MqttLink:
+        """One attempt's connection: what it receives is acknowledged on it (a later attempt's is another)."""
+        link = MqttLink(self._mqtt, on_message=lambda message: self._take(link, message), manual_ack=True,
+                        reconnect=False)
+        return link
+
     def _run(self) -> None:
         try:
-            self._drain()
-        except Exception:
-            log.exception("adoption of worker %s's session failed", self.peer)
-            self.link.stop()
+            delay = self._retry_s
+            while not self._attempt():
+                if self._closing.wait(delay):
+                    log.warning("adoption of worker %s's session given up: the worker stops", self.peer)
+                    return
+                if self._back():
+                    log.info("adoption of worker %s's session given up: the worker runs again", self.peer)
+                    return
+                self.retries += 1
+                self._on_retry()
+                log.info("adoption of worker %s's session: attempt %d", self.peer, self.retries + 1)
+                delay = min(delay * 2, self._retry_max_s)
+                self.link = self._new_link()
         finally:
             self._on_done(self)
 
-    def _drain(self) -> None:
+    def _attempt(self) -> bool:
+        """One attempt; False if it failed (the session is still the dead worker's, to be tried again)."""
+        try:
+            return self._drain()
+        except Exception:
+            log.exception("adoption of worker %s's session failed (tried again)", self.peer)
+            self.link.stop()
+            return False
+
+    def _drain(self) -> bool:
         self.link.start()
         if not self.link.wait_connected(self._connect_timeout_s):
-            log.warning("could not adopt worker %s's session: no connection within %.0f s", self.peer,
+            log.warning("could not adopt worker %s's session: no connection within %.0f s (tried again)", self.peer,
                         self._connect_timeout_s)
             self.link.stop()
-            return
+            return False
+        with self._lock:
+            self._last = time.monotonic()  # the quiet time counts from the connection, not from an earlier try
         self.link.unsubscribe(self.filters)
         closing_since: float | None = None
         while True:
@@ -121,18 +163,18 @@ class Adoption:
                 log.info("adoption of worker %s's session ended: the session was taken over (%d messages taken)",
                          self.peer, self.received)
                 self.link.stop()
-                return
+                return True
             if self._closing.is_set() and closing_since is None:
                 closing_since = time.monotonic()
             if closing_since is not None and time.monotonic() - closing_since > self._quiet_max_s:
                 log.warning("adoption of worker %s's session cut short by the stop: %d of %d messages "
                             "acknowledged (the session keeps the rest)", self.peer, self.acked, self.received)
                 self.link.stop()
-                return
+                return True
             if self._settled(self._quiet_s):
                 self.link.stop(session_expiry_s=0)
                 self.ended_session = True
                 log.info("adopted worker %s's session: %d messages handed over; the session is ended", self.peer,
                          self.received)
-                return
+                return True
             time.sleep(0.05)

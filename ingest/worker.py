@@ -102,6 +102,11 @@ class WorkerSettings:
     """Clean stop: after unsubscribing, hand over what still arrives until nothing came for this long ..."""
     quiet_max_s: float = 5.0
     """... or this long at most."""
+    adopt_retry_s: float = 1.0
+    """A failed adoption of a dead worker's session is tried again after this, twice as long after each further
+    failure ..."""
+    adopt_retry_max_s: float = 30.0
+    """... at most this long (until it succeeds, the dead worker runs again, or this worker stops)."""
     handoff_batch: int = 500
     report_every_s: float = 60.0
     """How often the worker logs the stores it owns and its counters."""
@@ -137,6 +142,8 @@ class WorkerStats:
     """Dead workers this worker retired (freed their leases)."""
     adopted: int = 0
     """Messages taken from dead workers' sessions (handed over like strays)."""
+    adoption_retries: int = 0
+    """Adoptions of dead workers' sessions tried again after a failed attempt."""
 
 
 def load_stores(paths: tuple[Path, ...]) -> dict[str, Path]:
@@ -176,6 +183,9 @@ class IngestWorker:
         """Other workers' states, for the failover thread: a Last Will, and what settles it (``online`` again,
         ``stopped``)."""
         self._adoptions: dict[str, Adoption] = {}
+        self._online: dict[str, datetime] = {}
+        """Other workers -> the start of their newest run that said ``online`` (an adoption of an older run's
+        session stops trying once it sees it)."""
         self.started_at = utc_now()
         self.session = ""
         """The MQTT client id of this worker's session (in its will: whoever adopts the session needs it)."""
@@ -307,6 +317,11 @@ class IngestWorker:
             log.warning("worker %s: unusable state of worker %s ignored: %s", self.worker, peer, exc)
             state = None
         if state is not None and state.worker == peer != self.worker:
+            if state.state == "online":
+                with self._lock:
+                    newest = self._online.get(peer)
+                    if newest is None or state.started_at > newest:
+                        self._online[peer] = state.started_at
             if state.state == "offline":
                 log.info("worker %s: the will of worker %s came (its run started at %s)", self.worker, peer,
                          state.started_at.isoformat())
@@ -530,18 +545,30 @@ class IngestWorker:
         self.stats.retired += 1
         log.info("worker %s: retired worker %s (its will came and its heartbeat stopped); freed stores: %s",
                  self.worker, state.worker, ", ".join(freed) or "none")
-        self._adopt(state.worker, state.session)
+        self._adopt(state)
         return True
 
-    def _adopt(self, peer: str, session: str) -> None:
+    def _adopt(self, state: WorkerState) -> None:
+        peer = state.worker
         with self._lock:
             if peer in self._adoptions or self._closing.is_set():
                 return
-            adoption = Adoption(peer, session, self.link.settings, [*self._filters, WORKER_STATE_FILTER],
+            adoption = Adoption(peer, state.session, self.link.settings, [*self._filters, WORKER_STATE_FILTER],
                                 self._take_adopted, self._closing, quiet_s=self.settings.quiet_s,
-                                quiet_max_s=self.settings.quiet_max_s, on_done=self._adopted)
+                                quiet_max_s=self.settings.quiet_max_s, on_done=self._adopted,
+                                retry_s=self.settings.adopt_retry_s, retry_max_s=self.settings.adopt_retry_max_s,
+                                back=partial(self._runs_again, peer, state.started_at), on_retry=self._adoption_retried)
             self._adoptions[peer] = adoption
         adoption.start()
+
+    def _runs_again(self, peer: str, started_at: datetime) -> bool:
+        """Whether worker ``peer`` said ``online`` for a run newer than the one ``started_at`` names."""
+        with self._lock:
+            newest = self._online.get(peer)
+        return newest is not None and newest > started_at
+
+    def _adoption_retried(self) -> None:
+        self.stats.adoption_retries += 1
 
     def _take_adopted(self, message: InboundMessage, ack: Callable[[InboundMessage], None]) -> None:
         """From an adoption's paho thread: every message of a dead worker's session is handed over (the owner,

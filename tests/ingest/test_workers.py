@@ -7,6 +7,7 @@ through different workers, out of order, and the owner puts them back in ``seq``
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import threading
@@ -267,6 +268,85 @@ def test_an_adoption_does_not_end_the_session_right_after_a_slow_hand_over(store
         gateway.link.stop()
 
 
+def dead_session_with_a_live_peer(broker: RunningBroker) -> tuple[MqttLink, list[InboundMessage]]:
+    """Worker ``dead`` and worker ``live`` share the ingest filters; ``dead`` goes away without ending its
+    session, so the broker queues its share. Returns ``live``'s link and what it receives."""
+    filters = [(shared("ingest", f), 1) for f, _ in subscriptions()]
+    dead = MqttLink(broker.settings(INGEST_USER, "ingest-worker-dead", session_expiry_s=600), subscriptions=filters)
+    live_got: list[InboundMessage] = []
+    live = MqttLink(broker.settings(INGEST_USER, "ingest-worker-live", session_expiry_s=600), subscriptions=filters,
+                    on_message=live_got.append)
+    for link in (dead, live):
+        link.start()
+        assert link.wait_connected(10)
+    time.sleep(0.3)
+    dead.stop()
+    return live, live_got
+
+
+def test_a_failed_adoption_is_tried_again_until_the_dead_session_is_drained_and_ended(
+    store_broker: RunningBroker, tcp_proxy: Callable[[int], TcpProxy],
+) -> None:
+    """The first attempt to adopt a dead worker's session finds no broker (its connection is refused). Tried
+    again, the adoption hands over everything the session queued and ends it: from then on the live worker gets
+    every message, none waits in the dead session."""
+    live, live_got = dead_session_with_a_live_peer(store_broker)
+    gateway = StoreGateway(store_broker, "shop-a")
+    proxy = tcp_proxy(store_broker.port)
+    proxy.refuse(1)
+    taken: list[InboundMessage] = []
+
+    def hand_over(message: InboundMessage, ack: Callable[[InboundMessage], None]) -> None:
+        taken.append(message)
+        ack(message)
+
+    settings = dataclasses.replace(store_broker.settings(INGEST_USER, "", session_expiry_s=600), port=proxy.port)
+    adoption = Adoption("dead", "ingest-worker-dead", settings, [shared("ingest", f) for f, _ in subscriptions()],
+                        hand_over, threading.Event(), connect_timeout_s=1.0, retry_s=0.3)
+    try:
+        for _ in range(10):
+            gateway.shelf()
+        assert eventually(lambda: live_got, 10)
+        time.sleep(0.5)
+        queued = 10 - len(live_got)
+        assert queued > 0  # the dead session's turns of the shared delivery wait in its queue
+        adoption.start()
+        assert eventually(lambda: not adoption.running, 20)
+        assert proxy.refused == 1 and adoption.retries == 1
+        assert adoption.ended_session and len(taken) == queued == adoption.acked
+        before = len(live_got)
+        for _ in range(6):
+            gateway.shelf()
+        assert eventually(lambda: len(live_got) == before + 6, 10), "a share still went to the dead session"
+    finally:
+        adoption.link.stop()
+        for link in (live, gateway.link):
+            link.stop()
+
+
+def test_an_adoption_stops_trying_once_the_dead_worker_runs_again(
+    store_broker: RunningBroker, tcp_proxy: Callable[[int], TcpProxy],
+) -> None:
+    """While the broker cannot be reached the adoption keeps trying; once the dead worker says ``online`` for a
+    new run (it takes its session back itself) the adoption ends without touching the session."""
+    proxy = tcp_proxy(store_broker.port)
+    proxy.refuse(1000)
+    back = threading.Event()
+    settings = dataclasses.replace(store_broker.settings(INGEST_USER, "", session_expiry_s=600), port=proxy.port)
+    adoption = Adoption("dead", "ingest-worker-dead", settings, [shared("ingest", f) for f, _ in subscriptions()],
+                        lambda message, ack: ack(message), threading.Event(), connect_timeout_s=0.5, retry_s=0.2,
+                        retry_max_s=0.4, back=back.is_set)
+    adoption.start()
+    try:
+        assert eventually(lambda: adoption.retries >= 2, 15)
+        assert adoption.running
+        back.set()
+        assert eventually(lambda: not adoption.running, 10)
+        assert not adoption.ended_session and adoption.received == 0
+    finally:
+        adoption.link.stop()
+
+
 def test_three_workers_share_three_stores_and_store_every_batch_once(
     store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
 ) -> None:
@@ -366,6 +446,34 @@ def test_a_killed_worker_is_replaced_in_seconds_and_one_cut_off_from_the_broker_
         workers.stop(victim)
         assert workers.stats(victim)["handed_out"] > 0, "the returned worker got no share of the traffic"
         print(f"store moved {moved_s:.1f} s after SIGKILL (lease time 10 s); adopted by {adopters[0]}")
+
+
+def test_a_dead_worker_s_session_is_adopted_although_the_first_attempt_finds_no_broker(
+    store_broker: RunningBroker, gateways: list[StoreGateway], files: list[Path], db_url: str, tmp_path: Path,
+    tcp_proxy: Callable[[int], TcpProxy],
+) -> None:
+    """w1 and w2 reach the broker through proxies that refuse the next new connection: the adoption of w3's
+    session after w3 is SIGKILLed fails once (the workers' own connections stay up), and is tried again until it
+    drains the session: every batch, those the broker queued in the dead session too, is stored while w3 is
+    still down."""
+    proxies = {worker: tcp_proxy(store_broker.port) for worker in ("w1", "w2")}
+    with running_workers(store_broker, db_url, files, tmp_path / "workers", 3, lease_ttl_s=10.0,
+                         mqtt_ports={worker: proxy.port for worker, proxy in proxies.items()}) as workers:
+        workers.wait_owned(["w1", "w2", "w3"], STORES)
+        traffic(gateways, 15, workers)
+        for proxy in proxies.values():
+            proxy.refuse(1)
+        workers.kill("w3")
+        traffic(gateways, 30)  # w3's share waits in its session
+        found = all_stored(db_url, gateways, timeout=60.0)
+        assert found["batches"] == published(gateways), "batches wait in the dead worker's session"
+        adopters = eventually(lambda: [w for w in ("w1", "w2") if "adopted worker w3's session" in workers.log(w)])
+        assert len(adopters) == 1, {w: workers.log(w)[-2000:] for w in ("w1", "w2")}
+        (adopter,) = adopters
+        assert "could not adopt worker w3's session" in workers.log(adopter)
+        assert proxies[adopter].refused == 1
+        workers.stop(adopter)
+        assert workers.stats(adopter)["adoption_retries"] == 1
 
 
 def test_a_worker_cut_off_from_the_broker_that_dies_before_it_reconnects_is_still_replaced(
