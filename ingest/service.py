@@ -492,7 +492,7 @@ class IngestService:
         ready: list[_Decoded | _Step] = []
         held: list[_Decoded] = []
         for message in messages:
-            item = self._decode_guarded(message, now)
+            item = self._guarded(message, partial(self._decode, message, now))
             if item is None:
                 self._slots.release()
             elif isinstance(item, _Decoded) and item.seq is not None:
@@ -527,7 +527,7 @@ class IngestService:
     def _process_group(self, ready: list[_Decoded | _Step], now: datetime) -> None:
         steps: list[_Step] = []
         for item in ready:
-            step = item if isinstance(item, _Step) else self._prepare_guarded(item, now)
+            step = item if isinstance(item, _Step) else self._guarded(item.message, partial(self._prepare, item, now))
             if step is not None:
                 steps.append(step)
                 if step.batch is not None:
@@ -546,18 +546,14 @@ class IngestService:
             if step.after is not None and outgoing is not None:
                 step.after(outgoing)
 
-    def _decode_guarded(self, message: InboundMessage, now: datetime) -> _Decoded | _Step | None:
+    @staticmethod
+    def _guarded(message: InboundMessage, work: Callable[[], T]) -> T | None:
+        """``work()`` on ``message``; None if it raised (a bug, not bad input: the message is left
+        unacknowledged, and the group goes on without it)."""
         try:
-            return self._decode(message, now)
-        except Exception:  # a bug, not bad input: leave the message unacknowledged, go on with the group
+            return work()
+        except Exception:
             log.exception("ingest worker: unexpected error on %s", message.topic)
-            return None
-
-    def _prepare_guarded(self, item: _Decoded, now: datetime) -> _Step | None:
-        try:
-            return self._prepare(item, now)
-        except Exception:  # a bug, not bad input: leave the message unacknowledged, go on with the group
-            log.exception("ingest worker: unexpected error on %s", item.message.topic)
             return None
 
     def _prepare(self, item: _Decoded, now: datetime) -> _Step:
@@ -793,9 +789,9 @@ class IngestService:
         if time.monotonic() >= self._crm_next:
             self._crm_next = time.monotonic() + self.settings.crm_every_s
             self.crm_tick(now)
-        if time.monotonic() >= self._gate_prune_next:
+        memory = self._engine.gate_memory
+        if memory and time.monotonic() >= self._gate_prune_next:  # a store without gates stores no gate reads
             self._gate_prune_next = time.monotonic() + self.settings.gate_prune_s
-            memory = self._engine.gate_memory
             self._transact(lambda conn: gate_reads.prune(conn, self.store, now, memory))
 
     def crm_tick(self, now: datetime) -> None:
